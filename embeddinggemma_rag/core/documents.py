@@ -1,0 +1,76 @@
+"""Plain data passed between parsing, chunking, storage and search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+# Pages of a parsed document are joined with this character in the document's extracted
+# text, so chunk offsets index one string while a form feed still marks the page break.
+PAGE_SEPARATOR = "\f"
+
+
+class FileStatus(StrEnum):
+    """How ingesting one file ended."""
+
+    INDEXED = "indexed"
+    SKIPPED = "skipped"  # not a file type the app reads
+    NO_TEXT = "no_text"  # opened, but holds no text (e.g. a scanned PDF)
+    FAILED = "failed"  # could not be read; `reason` says why
+
+
+@dataclass(frozen=True)
+class PageText:
+    """The text of one page; `page` is 1-based, or None for formats without pages."""
+
+    page: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """What a parser extracts from one file."""
+
+    title: str | None
+    pages: tuple[PageText, ...]
+
+    @property
+    def text(self) -> str:
+        return PAGE_SEPARATOR.join(page.text for page in self.pages)
+
+    @property
+    def has_text(self) -> bool:
+        return any(page.text.strip() for page in self.pages)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document, small enough to embed with its prompt in one model input.
+
+    `char_start`/`char_end` index `ParsedDocument.text`; pages are 1-based or None.
+    """
+
+    text: str
+    char_start: int
+    char_end: int
+    page_start: int | None
+    page_end: int | None
+    token_count: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One retrieved passage with where it comes from."""
+
+    chunk_id: int
+    path: str
+    title: str
+    page: int | None
+    page_end: int | None
+    score: float  # the search mode's score: fused RRF (hybrid), cosine (vector) or BM25
+    text: str
+    char_start: int
+    char_end: int
+    # Cosine similarity of the query and the passage at the library's dimension; None when
+    # the passage was found by keywords only. Answering uses it to judge relevance.
+    similarity: float | None = None

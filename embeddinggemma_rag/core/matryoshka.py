@@ -1,0 +1,23 @@
+"""Matryoshka truncation: cut EmbeddingGemma vectors to fewer dimensions, then normalise again."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+
+def truncate_and_normalize(vectors: npt.ArrayLike, dimension: int) -> npt.NDArray[np.float32]:
+    """Keep the first `dimension` components of each row and rescale it to unit length.
+
+    Without the second normalisation an inner product of cut vectors is no longer a cosine.
+    """
+    array = np.asarray(vectors, dtype=np.float32)
+    squeeze = array.ndim == 1
+    if squeeze:
+        array = array[None, :]
+    if dimension > array.shape[1]:
+        raise ValueError(f"cannot cut {array.shape[1]}-d vectors to {dimension} dimensions")
+    cut = np.ascontiguousarray(array[:, :dimension])
+    norms = np.linalg.norm(cut, axis=1, keepdims=True)
+    cut /= np.maximum(norms, 1e-12)
+    return cut[0] if squeeze else cut
