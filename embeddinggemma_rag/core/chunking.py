@@ -1,0 +1,184 @@
+"""Token-aware chunking: passages that break at headings, paragraphs and sentences.
+
+Every chunk, with its document prompt and <bos>/<eos>, fits the embedding model's 2048 tokens,
+and keeps its character offsets and pages so a citation can point at the passage.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from embeddinggemma_rag.core.documents import PAGE_SEPARATOR, Chunk, ParsedDocument
+from embeddinggemma_rag.core.prompts import document_prompt
+from embeddinggemma_rag.core.settings import MAX_MODEL_TOKENS
+
+# Counts the tokens of a full model input, <bos>/<eos> included.
+TokenCounter = Callable[[str], int]
+
+_BLOCK_BREAK = re.compile(r"\n[ \t]*\n|" + PAGE_SEPARATOR)
+_HEADING = re.compile(r"^(#{1,6}\s|[A-Z0-9][^\n]{0,80}\n[=-]{3,}\s*$)")
+# A sentence ends at . ! ? … (or CJK stops) followed by white space, or at a line break.
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+|\n")
+_SPECIAL_TOKENS = 2  # <bos> and <eos>
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+    starts_block: bool
+    is_heading: bool
+
+
+def chunk_document(
+    document: ParsedDocument,
+    title: str | None,
+    count_tokens: TokenCounter,
+    chunk_tokens: int = 256,
+    overlap_tokens: int = 32,
+) -> list[Chunk]:
+    """Split a document into chunks of at most `chunk_tokens` model tokens, prompt included."""
+    text = document.text
+    prompt = document_prompt(title)
+    budget = chunk_tokens - count_tokens(prompt)  # room for the passage itself
+    if chunk_tokens > MAX_MODEL_TOKENS:
+        raise ValueError(f"chunk size {chunk_tokens} is over the model's {MAX_MODEL_TOKENS} tokens")
+    if budget < 16:
+        raise ValueError(f"chunk size {chunk_tokens} leaves no room after the prompt {prompt!r}")
+    units = list(_units(text, budget, count_tokens))
+    page_starts, page_numbers = _page_table(document)
+    chunks: list[Chunk] = []
+    for start, end in _pack(units, budget, overlap_tokens):
+        for piece_start, piece_end in _fit(text, prompt, start, end, count_tokens, chunk_tokens):
+            passage = text[piece_start:piece_end]
+            first = _page_at(page_starts, page_numbers, piece_start)
+            last = _page_at(page_starts, page_numbers, piece_end - 1)
+            tokens = count_tokens(prompt + passage)
+            chunks.append(Chunk(passage, piece_start, piece_end, first, last, tokens))
+    return chunks
+
+
+def _units(text: str, budget: int, count_tokens: TokenCounter) -> Iterator[_Unit]:
+    """Sentences (or lines) with their token counts, marked where paragraphs and headings begin."""
+    for block_start, block_end in _spans(text, _BLOCK_BREAK, 0, len(text)):
+        is_heading = bool(_HEADING.match(text[block_start:block_end]))
+        first = True
+        for start, end in _spans(text, _SENTENCE_END, block_start, block_end):
+            tokens = count_tokens(text[start:end]) - _SPECIAL_TOKENS
+            if tokens <= budget:
+                yield _Unit(start, end, tokens, first, is_heading and first)
+            else:  # a sentence longer than a chunk: cut it at white space
+                for piece_start, piece_end in _split_long(text, start, end, budget, count_tokens):
+                    piece_tokens = count_tokens(text[piece_start:piece_end]) - _SPECIAL_TOKENS
+                    yield _Unit(piece_start, piece_end, piece_tokens, first, False)
+                    first = False
+            first = False
+
+
+def _spans(
+    text: str, separator: re.Pattern[str], start: int, end: int
+) -> Iterator[tuple[int, int]]:
+    """Non-blank spans of text[start:end] between separator matches, trimmed of white space."""
+    position = start
+    for match in separator.finditer(text, start, end):
+        yield from _trimmed(text, position, match.start())
+        position = match.end()
+    yield from _trimmed(text, position, end)
+
+
+def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start < end:
+        yield start, end
+
+
+def _split_long(
+    text: str, start: int, end: int, budget: int, count_tokens: TokenCounter
+) -> Iterator[tuple[int, int]]:
+    """Cut an over-long span into pieces under `budget` tokens, at white space where possible."""
+    while start < end:
+        tokens = count_tokens(text[start:end]) - _SPECIAL_TOKENS
+        if tokens <= budget:
+            yield from _trimmed(text, start, end)
+            return
+        # Guess the cut from this span's characters per token, then shrink until it fits.
+        cut = start + max(1, int((end - start) * budget / tokens * 0.9))
+        while True:
+            space = text.rfind(" ", start + 1, cut)
+            piece_end = space if space > start + (cut - start) // 2 else cut
+            if count_tokens(text[start:piece_end]) - _SPECIAL_TOKENS <= budget:
+                break
+            cut = start + max(1, (cut - start) * 3 // 4)
+        yield from _trimmed(text, start, piece_end)
+        start = piece_end
+
+
+def _pack(units: list[_Unit], budget: int, overlap_tokens: int) -> Iterator[tuple[int, int]]:
+    """Greedily fill chunks with whole units; prefer to break at headings and paragraphs."""
+    current: list[_Unit] = []
+    used = 0
+    for unit in units:
+        cost = unit.tokens + 1  # about one token for the white space that joins two units
+        full = used + cost > budget
+        heading_break = unit.is_heading and used >= budget // 3
+        paragraph_break = unit.starts_block and used >= budget * 3 // 4
+        if current and (full or heading_break or paragraph_break):
+            yield current[0].start, current[-1].end
+            current = _overlap(current, overlap_tokens) if full else []
+            used = sum(u.tokens + 1 for u in current)
+            if used + cost > budget:
+                current, used = [], 0
+        current.append(unit)
+        used += cost
+    if current:
+        yield current[0].start, current[-1].end
+
+
+def _overlap(previous: list[_Unit], overlap_tokens: int) -> list[_Unit]:
+    """The trailing units of the previous chunk, up to `overlap_tokens`, to start the next one."""
+    kept: list[_Unit] = []
+    total = 0
+    for unit in reversed(previous[1:]):  # never the whole previous chunk again
+        if total + unit.tokens > overlap_tokens:
+            break
+        kept.insert(0, unit)
+        total += unit.tokens
+    return kept
+
+
+def _fit(
+    text: str, prompt: str, start: int, end: int, count_tokens: TokenCounter, limit: int
+) -> Iterator[tuple[int, int]]:
+    """Guarantee the limit exactly: tokens merge differently across unit joins than alone."""
+    if count_tokens(prompt + text[start:end]) <= limit or end - start <= 1:
+        yield start, end
+        return
+    middle = text.rfind(" ", start, (start + end) // 2) + 1 or (start + end) // 2
+    if middle <= start:
+        middle = (start + end) // 2
+    yield from _fit(text, prompt, start, middle, count_tokens, limit)
+    yield from _fit(text, prompt, middle, end, count_tokens, limit)
+
+
+def _page_table(document: ParsedDocument) -> tuple[list[int], list[int | None]]:
+    starts: list[int] = []
+    numbers: list[int | None] = []
+    offset = 0
+    for page in document.pages:
+        starts.append(offset)
+        numbers.append(page.page)
+        offset += len(page.text) + len(PAGE_SEPARATOR)
+    return starts, numbers
+
+
+def _page_at(starts: list[int], numbers: list[int | None], offset: int) -> int | None:
+    if not starts:
+        return None
+    return numbers[max(0, bisect.bisect_right(starts, offset) - 1)]

@@ -1,0 +1,1 @@
+"""The model manifest, shipped inside the package as `embeddinggemma_rag.manifest`."""
