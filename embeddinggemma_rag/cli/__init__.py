@@ -1,0 +1,1 @@
+"""The command line: every command drives `core.engine.Engine`, like the GUI does."""

@@ -1,0 +1,184 @@
+"""The one facade the GUI and the CLI drive: library, embedder, parser and generator together.
+
+Models load lazily on first use, so opening the app or asking for `status` costs nothing.
+Methods are synchronous and thread-safe; callers run them off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from embeddinggemma_rag.core import paths
+from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
+from embeddinggemma_rag.core.chunk_store import DocumentRecord
+from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core.errors import ModelError
+from embeddinggemma_rag.core.ingestion import FileOutcome, Ingestor, IngestProgress, IngestReport
+from embeddinggemma_rag.core.library import Library
+from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.parsing import ParserWorker
+from embeddinggemma_rag.core.settings import Settings
+
+EMBEDDING_MODEL_DIR_NAME = "embeddinggemma-300m-q4"
+GENERATOR_MODEL_FILE_NAME = "gemma-3-1b-it-Q4_K_M.gguf"
+
+EmbedderFactory = Callable[[Settings], OnnxEmbedder]
+
+
+def embedding_model_path(settings: Settings) -> Path:
+    return settings.embedding_model or paths.models_dir() / EMBEDDING_MODEL_DIR_NAME
+
+
+def generator_model_path(settings: Settings) -> Path:
+    return settings.generator_model or paths.models_dir() / GENERATOR_MODEL_FILE_NAME
+
+
+def default_embedder(settings: Settings) -> OnnxEmbedder:
+    return OnnxEmbedder(embedding_model_path(settings), threads=settings.threads)
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    documents: list[DocumentRecord]
+    chunks: int
+    sources: list[str]
+    embedding_model: str | None
+    dimension: int
+    data_dir: Path
+
+
+class Engine:
+    """Library operations for one data directory and one set of models."""
+
+    def __init__(self, settings: Settings, embedder_factory: EmbedderFactory = default_embedder):
+        self.settings = settings
+        self._embedder_factory = embedder_factory
+        self._embedder: OnnxEmbedder | None = None
+        self._library: Library | None = None
+        self._parser: ParserWorker | None = None
+        self._load_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()  # one ingest at a time; searches run beside it
+
+    # Lazy parts ----------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> OnnxEmbedder:
+        with self._load_lock:
+            if self._embedder is None:
+                self._embedder = self._embedder_factory(self.settings)
+            return self._embedder
+
+    @property
+    def library(self) -> Library:
+        embedder = self.embedder
+        with self._load_lock:
+            if self._library is None:
+                self._library = Library.open(
+                    self.settings.data_dir, self.settings.dimension, embedder.model_id
+                )
+            return self._library
+
+    def _parser_worker(self) -> ParserWorker:
+        with self._load_lock:
+            if self._parser is None:
+                self._parser = ParserWorker(
+                    timeout_seconds=self.settings.parse_timeout_seconds,
+                    memory_mb=self.settings.parse_memory_mb,
+                    max_file_mb=self.settings.max_file_mb,
+                )
+            return self._parser
+
+    # Operations ----------------------------------------------------------------------
+
+    def ingest(
+        self,
+        roots: Sequence[Path],
+        cancel: CancelToken = NEVER_CANCELLED,
+        on_progress: Callable[[IngestProgress], None] | None = None,
+        on_file: Callable[[FileOutcome], None] | None = None,
+    ) -> IngestReport:
+        """Add files and folders to the library, or bring them up to date."""
+        library, embedder, parser = self.library, self.embedder, self._parser_worker()
+        with self._ingest_lock:
+            ingestor = Ingestor(
+                library, embedder, parser, self.settings, on_progress, on_file, cancel
+            )
+            return ingestor.run(list(roots))
+
+    def rescan(
+        self,
+        cancel: CancelToken = NEVER_CANCELLED,
+        on_progress: Callable[[IngestProgress], None] | None = None,
+        on_file: Callable[[FileOutcome], None] | None = None,
+    ) -> IngestReport:
+        """Bring every folder and file of the library up to date with the disk."""
+        sources = [Path(source) for source in self.library.sources()]
+        return self.ingest(sources, cancel, on_progress, on_file)
+
+    def remove(self, targets: Sequence[Path]) -> list[str]:
+        """Forget files or folders (not deleting them from disk); returns removed documents."""
+        library = self.library
+        keys = [str(Path(t).expanduser().absolute()) for t in targets]
+        removed = [d.path for key in keys for d in library.documents(key)]
+        with self._ingest_lock:
+            for key in keys:
+                library.remove_source(key)
+            library.remove(keys)
+            library.save_index()
+        return removed
+
+    def search(
+        self, query: str, k: int | None = None, mode: str | None = None, scope: Path | None = None
+    ) -> list[SearchHit]:
+        mode = mode or self.settings.search_mode
+        vector = None
+        if mode != "keyword":
+            vector = self.embedder.embed([self.embedder.query_input(query)])[0]
+        scope_key = str(Path(scope).expanduser().absolute()) if scope else None
+        return self.library.search(query, vector, k or self.settings.top_k, mode, scope_key)
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        prompt: str = "document",
+        title: str | None = None,
+        dimension: int = 768,
+    ) -> npt.NDArray[np.float32]:
+        embedder = self.embedder
+        inputs = [embedder.prompt_input(prompt, text, title) for text in texts]
+        return truncate_and_normalize(embedder.embed(inputs), dimension)
+
+    def status(self) -> LibraryStatus:
+        library = self.library
+        _, chunks = library.counts()
+        return LibraryStatus(
+            documents=library.documents(),
+            chunks=chunks,
+            sources=library.sources(),
+            embedding_model=self.embedder.model_id,
+            dimension=self.settings.dimension,
+            data_dir=self.settings.data_dir,
+        )
+
+    def close(self) -> None:
+        with self._load_lock:
+            if self._parser is not None:
+                self._parser.close()
+                self._parser = None
+            if self._library is not None:
+                self._library.close()
+                self._library = None
+
+
+def require_embedding_model(settings: Settings) -> Path:
+    path = embedding_model_path(settings)
+    if not path.exists():
+        raise ModelError(path, "embedding model not found")
+    return path

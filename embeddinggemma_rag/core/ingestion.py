@@ -1,0 +1,293 @@
+"""Ingestion: walk, parse in the sandbox, chunk, embed across files in batches, store.
+
+Each file is committed in its own SQLite transaction, so a kill loses at most the files whose
+vectors were still being computed; unchanged files (same size and mtime, or same content
+hash) are never embedded again, which is also how an interrupted ingest resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken, Progress
+from embeddinggemma_rag.core.chunk_store import DocumentRecord
+from embeddinggemma_rag.core.chunking import chunk_document
+from embeddinggemma_rag.core.documents import Chunk, FileStatus
+from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core.errors import Cancelled, DocumentError
+from embeddinggemma_rag.core.file_walk import iter_library_files
+from embeddinggemma_rag.core.library import Library
+from embeddinggemma_rag.core.parsing import ParserWorker, is_supported
+from embeddinggemma_rag.core.settings import Settings
+
+# Embed chunks of several small files together: one file of one chunk is a batch of one,
+# which leaves most of the model's throughput unused.
+FLUSH_TOKENS = 32_768
+FLUSH_FILES = 64
+SAVE_INDEX_EVERY_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """How one file ended; `embedded` is False when it was unchanged and left alone."""
+
+    path: str
+    status: FileStatus
+    reason: str | None
+    chunks: int
+    embedded: bool
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    files_done: int
+    files_total: int
+    chunks_done: int  # chunks embedded in this run
+    current_file: str
+    elapsed_seconds: float
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    missing_roots: list[str] = field(default_factory=list)
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def by_status(self) -> dict[str, int]:
+        counts = {status.value: 0 for status in FileStatus}
+        for outcome in self.outcomes:
+            counts[outcome.status.value] += 1
+        return counts
+
+
+@dataclass
+class _Pending:
+    record: DocumentRecord
+    chunks: list[Chunk]
+    inputs: list[str]
+
+
+def content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Ingestor:
+    """Brings files into a library; one instance per ingest run."""
+
+    def __init__(
+        self,
+        library: Library,
+        embedder: OnnxEmbedder,
+        parser: ParserWorker,
+        settings: Settings,
+        on_progress: Callable[[IngestProgress], None] | None = None,
+        on_file: Callable[[FileOutcome], None] | None = None,
+        cancel: CancelToken = NEVER_CANCELLED,
+    ) -> None:
+        self.library = library
+        self.embedder = embedder
+        self.parser = parser
+        self.settings = settings
+        self.on_progress = on_progress or (lambda _: None)
+        self.on_file = on_file or (lambda _: None)
+        self.cancel = cancel
+        self.report = IngestReport()
+        self._pending: list[_Pending] = []
+        self._pending_tokens = 0
+        self._started = time.monotonic()
+        self._last_save = self._started
+        self._files_total = 0
+        self._current = ""
+
+    def run(self, roots: Sequence[Path]) -> IngestReport:
+        roots = [Path(root).expanduser().absolute() for root in roots]
+        try:
+            files = self._walk(roots)
+            for path in files:
+                self.cancel.raise_if_cancelled()
+                self._current = str(path)
+                self._ingest_file(path)
+                self._maybe_save()
+            self._flush()
+            self.report.removed = self._prune(roots, {str(p) for p in files})
+        except Cancelled:
+            self.report.cancelled = True
+        finally:
+            self.library.save_index()
+            self.report.seconds = time.monotonic() - self._started
+        return self.report
+
+    def _walk(self, roots: Sequence[Path]) -> list[Path]:
+        present = []
+        for root in roots:
+            if root.exists():
+                self.library.add_source(str(root))
+                present.append(root)
+            else:
+                self.report.missing_roots.append(str(root))
+        files = list(iter_library_files(present, self.cancel))
+        self._files_total = len(files)
+        self._progress()
+        return files
+
+    def _ingest_file(self, path: Path) -> None:
+        key = str(path)
+        try:
+            stat = path.stat()
+        except OSError as exc:  # deleted or unreadable between the walk and now
+            self._finish(
+                DocumentRecord(
+                    key,
+                    None,
+                    None,
+                    None,
+                    None,
+                    FileStatus.FAILED,
+                    f"unreadable ({exc.strerror or exc})",
+                )
+            )
+            return
+        known = self.library.store.get_document(key)
+        if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
+            self._unchanged(known)
+            return
+        if not is_supported(path):
+            reason = f"unsupported file type ({path.suffix or 'no extension'})"
+            self._finish(
+                DocumentRecord(
+                    key, stat.st_size, stat.st_mtime_ns, None, None, FileStatus.SKIPPED, reason
+                )
+            )
+            return
+        try:
+            digest = content_hash(path)
+        except OSError as exc:
+            self._finish(
+                DocumentRecord(
+                    key,
+                    stat.st_size,
+                    stat.st_mtime_ns,
+                    None,
+                    None,
+                    FileStatus.FAILED,
+                    f"unreadable ({exc.strerror or exc})",
+                )
+            )
+            return
+        if known and known.content_hash == digest and known.status == FileStatus.INDEXED:
+            # Touched but not changed (a checkout, a copy): keep its vectors.
+            self.library.store.update_file_stat(key, stat.st_size, stat.st_mtime_ns)
+            self._unchanged(known)
+            return
+        self._parse_and_queue(path, stat.st_size, stat.st_mtime_ns, digest)
+
+    def _parse_and_queue(self, path: Path, size: int, mtime_ns: int, digest: str) -> None:
+        key = str(path)
+        try:
+            parsed = self.parser.parse(path)
+        except DocumentError as error:
+            status = FileStatus(error.status)
+            self._finish(DocumentRecord(key, size, mtime_ns, digest, None, status, error.reason))
+            return
+        title = parsed.title or path.stem
+        chunks = chunk_document(
+            parsed,
+            title,
+            self.embedder.count_tokens,
+            self.settings.chunk_tokens,
+            self.settings.chunk_overlap_tokens,
+        )
+        if not chunks:
+            reason = "no extractable text"
+            self._finish(
+                DocumentRecord(key, size, mtime_ns, digest, title, FileStatus.NO_TEXT, reason)
+            )
+            return
+        record = DocumentRecord(
+            key, size, mtime_ns, digest, title, FileStatus.INDEXED, None, len(chunks)
+        )
+        inputs = [self.embedder.document_input(title, chunk.text) for chunk in chunks]
+        self._pending.append(_Pending(record, chunks, inputs))
+        self._pending_tokens += sum(chunk.token_count for chunk in chunks)
+        if self._pending_tokens >= FLUSH_TOKENS or len(self._pending) >= FLUSH_FILES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Embed every queued chunk in shared batches, then commit file by file."""
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_tokens = self._pending, [], 0
+        inputs = [text for item in pending for text in item.inputs]
+        done_before = self.report.chunks_embedded
+
+        def on_batch(progress: Progress) -> None:
+            self._progress(chunks_done=done_before + progress.done)
+
+        vectors = self.embedder.embed(inputs, self.cancel, on_batch)
+        offset = 0
+        for item in pending:
+            count = len(item.chunks)
+            self.library.replace_document(
+                item.record, item.chunks, vectors[offset : offset + count]
+            )
+            offset += count
+            self.report.chunks_embedded += count
+            self._record(item.record, embedded=True)
+
+    def _finish(self, record: DocumentRecord) -> None:
+        self.library.mark_document(record)
+        self._record(record, embedded=False)
+
+    def _unchanged(self, record: DocumentRecord) -> None:
+        outcome = FileOutcome(record.path, record.status, record.reason, record.chunk_count, False)
+        self._outcome(outcome)
+
+    def _record(self, record: DocumentRecord, embedded: bool) -> None:
+        outcome = FileOutcome(
+            record.path, record.status, record.reason, record.chunk_count, embedded
+        )
+        self._outcome(outcome)
+
+    def _outcome(self, outcome: FileOutcome) -> None:
+        self.report.outcomes.append(outcome)
+        self.on_file(outcome)
+        self._progress()
+
+    def _progress(self, chunks_done: int | None = None) -> None:
+        self.on_progress(
+            IngestProgress(
+                files_done=len(self.report.outcomes),
+                files_total=self._files_total,
+                chunks_done=self.report.chunks_embedded if chunks_done is None else chunks_done,
+                current_file=self._current,
+                elapsed_seconds=time.monotonic() - self._started,
+            )
+        )
+
+    def _maybe_save(self) -> None:
+        now = time.monotonic()
+        if now - self._last_save >= SAVE_INDEX_EVERY_SECONDS:
+            self.library.save_index()
+            self._last_save = now
+
+    def _prune(self, roots: Iterable[Path], seen: set[str]) -> list[str]:
+        """Drop documents under the walked roots that are gone from disk or now ignored."""
+        gone: list[str] = []
+        for root in roots:
+            if not root.exists():
+                continue  # an unplugged drive must not wipe its part of the library
+            gone += [d.path for d in self.library.documents(str(root)) if d.path not in seen]
+        if gone:
+            self.library.remove(gone)
+        return gone

@@ -1,0 +1,31 @@
+"""Test-wide set-up: no test touches the user's real folders, Qt runs offscreen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TEST_MODELS = Path(__file__).parent / "data" / "models"
+TINY_EMBEDDING_MODEL = TEST_MODELS / "tiny-embeddinggemma"
+TINY_CHAT_MODEL = TEST_MODELS / "tiny-chat.gguf"
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Settings, models and library default to throw-away folders for every test."""
+    root = tmp_path_factory.mktemp("user")
+    saved = dict(os.environ)
+    os.environ["EMBEDDINGGEMMA_RAG_CONFIG_DIR"] = str(root / "config")
+    os.environ["EMBEDDINGGEMMA_RAG_MODELS_DIR"] = str(root / "models")
+    os.environ["EMBEDDINGGEMMA_RAG_DATA_DIR"] = str(root / "library")
+    for name in ("EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL", "EMBEDDINGGEMMA_RAG_GENERATOR_MODEL"):
+        os.environ.pop(name, None)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

@@ -1,0 +1,23 @@
+"""The core never imports Qt: the GUI is one client of the engine among others."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import embeddinggemma_rag.core as core
+
+
+def test_no_core_module_loads_pyside6() -> None:
+    modules = [m.name for m in pkgutil.walk_packages(core.__path__, "embeddinggemma_rag.core.")]
+    assert "embeddinggemma_rag.core.engine" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('PySide6'))\n"
+        "print(loaded)\n"
+        "sys.exit(1 if loaded else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
