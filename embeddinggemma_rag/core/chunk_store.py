@@ -1,0 +1,369 @@
+"""SQLite store of documents, chunks, their full 768-d vectors and a BM25 keyword index."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from embeddinggemma_rag.core.documents import Chunk, FileStatus
+from embeddinggemma_rag.core.errors import LibraryError
+from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.search import fts5_query, path_prefix_bounds
+
+SCHEMA_VERSION = 1
+FULL_DIMENSION = 768  # stored vectors are always full size, so a Matryoshka change never re-embeds
+_VECTOR_BYTES = FULL_DIMENSION * 4
+_IN_BATCH = 500  # ids per `IN (...)`: far under SQLite's 32,766 bound variables
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS sources(path TEXT PRIMARY KEY, added_at REAL);
+CREATE TABLE IF NOT EXISTS documents(
+    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER,
+    content_hash TEXT, title TEXT, status TEXT NOT NULL, reason TEXT,
+    chunk_count INTEGER NOT NULL DEFAULT 0, updated_at REAL);
+-- AUTOINCREMENT: chunk ids are never reused, so a FAISS id always names the same vector and
+-- comparing id sets is enough to reconcile the index after a crash.
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER, text TEXT NOT NULL, page_start INTEGER, page_end INTEGER,
+    char_start INTEGER, char_end INTEGER, token_count INTEGER, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
+CREATE TRIGGER IF NOT EXISTS chunks_au AFTER UPDATE OF text ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;
+"""
+_INSERT_CHUNK = """INSERT INTO chunks(document_id, ordinal, text, page_start, page_end,
+    char_start, char_end, token_count, vector) VALUES (:document_id, :ordinal, :text,
+    :page_start, :page_end, :char_start, :char_end, :token_count, :vector)"""
+_UPSERT_DOCUMENT = """INSERT INTO documents(path, size, mtime_ns, content_hash, title, status,
+    reason, chunk_count, updated_at) VALUES (:path, :size, :mtime_ns, :content_hash, :title,
+    :status, :reason, :chunk_count, :updated_at) ON CONFLICT(path) DO UPDATE SET
+    size=:size, mtime_ns=:mtime_ns, content_hash=:content_hash, title=:title, status=:status,
+    reason=:reason, chunk_count=:chunk_count, updated_at=:updated_at"""
+_DOC_COLUMNS = "path, size, mtime_ns, content_hash, title, status, reason, chunk_count, updated_at"
+IdArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+_JOIN = "FROM chunks c JOIN documents d ON d.id = c.document_id"
+_CHUNK_COLUMNS = (
+    "c.id, d.path, d.title, c.ordinal, c.text, c.page_start, c.page_end, c.char_start, c.char_end"
+)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """One file's row: what was seen on disk and how ingesting it ended."""
+
+    path: str
+    size: int | None
+    mtime_ns: int | None
+    content_hash: str | None
+    title: str | None
+    status: FileStatus
+    reason: str | None = None
+    chunk_count: int = 0
+    updated_at: float | None = None  # set by the store on write
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A stored chunk with its document's path and title."""
+
+    id: int
+    path: str
+    title: str | None
+    ordinal: int
+    text: str
+    page_start: int | None
+    page_end: int | None
+    char_start: int
+    char_end: int
+
+
+@dataclass(frozen=True)
+class ReplaceResult:
+    """Chunk ids a write removed and added: what the vector index must mirror."""
+
+    removed_ids: list[int]
+    added_ids: list[int]
+
+
+def _under(column: str, under: str | None) -> tuple[str, tuple[str, ...]]:
+    if under is None:
+        return "1", ()
+    return f"({column} = ? OR ({column} >= ? AND {column} < ?))", path_prefix_bounds(under)
+
+
+class SqliteChunkStore:
+    """One connection per thread: WAL lets a search read while the ingest thread writes.
+
+    Every write is one `BEGIN IMMEDIATE` transaction, so a kill leaves the old or the new state.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
+        db = self._db()
+        # Every statement is IF NOT EXISTS: a kill during creation is finished on next open.
+        db.executescript(_SCHEMA)
+        db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        version = int(self.get_meta("schema_version") or 0)
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise LibraryError(
+                f"{self.path}: the library was written by a newer version of the app "
+                f"(schema {version}); update the app to open it"
+            )
+
+    def _db(self) -> sqlite3.Connection:
+        if self._closed:
+            raise LibraryError(f"{self.path}: the library is closed")
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            # Autocommit mode with explicit BEGIN IMMEDIATE: the write lock is taken up front,
+            # so busy_timeout applies instead of a deadlock when a reader upgrades to writer.
+            db = sqlite3.connect(
+                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL is safe in WAL: a power cut may lose only the last commits, never
+                # consistency, and the library reconciles FAISS with whatever SQLite kept.
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute("PRAGMA busy_timeout=10000")
+            except BaseException:
+                db.close()
+                raise
+            self._local.db = db
+            with self._guard:
+                self._connections.append(db)
+        return db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for db in connections:
+            db.close()
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def add_source(self, path: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO sources VALUES (?, ?)", (path, time.time()))
+
+    def remove_source(self, path: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM sources WHERE path = ?", (path,))
+
+    def sources(self) -> list[str]:
+        return [r[0] for r in self._db().execute("SELECT path FROM sources ORDER BY path")]
+
+    def get_document(self, path: str) -> DocumentRecord | None:
+        sql = f"SELECT {_DOC_COLUMNS} FROM documents WHERE path = ?"
+        row = self._db().execute(sql, (path,)).fetchone()
+        return None if row is None else _document(row)
+
+    def documents(self, under: str | None = None) -> list[DocumentRecord]:
+        where, params = _under("path", under)
+        sql = f"SELECT {_DOC_COLUMNS} FROM documents WHERE {where} ORDER BY path"
+        return [_document(row) for row in self._db().execute(sql, params)]
+
+    def update_file_stat(self, path: str, size: int, mtime_ns: int) -> None:
+        """A file touched but not changed (same hash): remember its new size and mtime."""
+        sql = "UPDATE documents SET size = ?, mtime_ns = ?, updated_at = ? WHERE path = ?"
+        with self._write() as db:
+            db.execute(sql, (size, mtime_ns, time.time(), path))
+
+    def replace_document(
+        self, record: DocumentRecord, chunks: Sequence[Chunk], vectors: npt.ArrayLike
+    ) -> ReplaceResult:
+        """Store a document's new chunks and full-size vectors in place of its old ones."""
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(-1, FULL_DIMENSION)
+        if len(matrix) != len(chunks) or not np.isfinite(matrix).all():
+            raise ValueError(f"need {len(chunks)} finite {FULL_DIMENSION}-d vectors")
+        matrix = truncate_and_normalize(matrix, FULL_DIMENSION) if len(matrix) else matrix
+        with self._write() as db:
+            document_id, removed = self._upsert(db, record, len(chunks))
+            rows = [
+                dict(asdict(chunk), document_id=document_id, ordinal=n, vector=v.tobytes())
+                for n, (chunk, v) in enumerate(zip(chunks, matrix.astype("<f4"), strict=True))
+            ]
+            db.executemany(_INSERT_CHUNK, rows)
+            sql = "SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal"
+            added = [r[0] for r in db.execute(sql, (document_id,))]
+        return ReplaceResult(removed, added)
+
+    def mark_document(self, record: DocumentRecord) -> list[int]:
+        """Record a document without chunks (failed, skipped, no text); returns removed ids."""
+        with self._write() as db:
+            return self._upsert(db, record, 0)[1]
+
+    def _upsert(
+        self, db: sqlite3.Connection, record: DocumentRecord, chunk_count: int
+    ) -> tuple[int, list[int]]:
+        row = dict(asdict(record), status=str(record.status), chunk_count=chunk_count)
+        db.execute(_UPSERT_DOCUMENT, dict(row, updated_at=time.time()))
+        sql = "SELECT id FROM documents WHERE path = ?"
+        document_id = int(db.execute(sql, (record.path,)).fetchone()[0])
+        sql = "SELECT id FROM chunks WHERE document_id = ?"
+        removed = [r[0] for r in db.execute(sql, (document_id,))]
+        db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        return document_id, removed
+
+    def remove_documents(self, paths_or_prefix: str | Iterable[str]) -> list[int]:
+        """Forget documents at or under each path; returns the removed chunk ids."""
+        prefixes = [paths_or_prefix] if isinstance(paths_or_prefix, str) else paths_or_prefix
+        removed: list[int] = []
+        with self._write() as db:
+            for prefix in prefixes:
+                where, params = _under("path", prefix)
+                docs = f"SELECT id FROM documents WHERE {where}"
+                sql = f"SELECT id FROM chunks WHERE document_id IN ({docs})"
+                removed += [r[0] for r in db.execute(sql, params)]
+                db.execute(f"DELETE FROM chunks WHERE document_id IN ({docs})", params)
+                db.execute(f"DELETE FROM documents WHERE {where}", params)
+        return removed
+
+    def clear_chunks(self) -> None:
+        """Drop every chunk and vector, and forget what documents held, so all is re-embedded."""
+        with self._write() as db:
+            db.execute("DELETE FROM chunks")
+            db.execute("UPDATE documents SET content_hash = NULL, mtime_ns = NULL, chunk_count = 0")
+
+    def chunks_by_ids(self, ids: Iterable[int]) -> list[ChunkRecord]:
+        """Chunks with their document's path and title, in the order asked; unknown ids dropped."""
+        wanted = [int(i) for i in ids]
+        found: dict[int, ChunkRecord] = {}
+        for batch in _batches(wanted):
+            marks = ",".join("?" * len(batch))
+            sql = f"SELECT {_CHUNK_COLUMNS} {_JOIN} WHERE c.id IN ({marks})"
+            found.update((row[0], ChunkRecord(*row)) for row in self._db().execute(sql, batch))
+        return [found[i] for i in wanted if i in found]
+
+    def vectors_by_ids(self, ids: Iterable[int]) -> tuple[IdArray, FloatArray]:
+        """(ids found, their full vectors [n, 768]) in the order asked; unknown ids dropped."""
+        wanted = [int(i) for i in ids]
+        found: dict[int, bytes] = {}
+        for batch in _batches(wanted):
+            sql = f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(batch))})"
+            found.update(self._db().execute(sql, batch).fetchall())
+        kept = [i for i in wanted if i in found]
+        return np.array(kept, np.int64), _matrix([found[i] for i in kept])
+
+    def iter_vectors(self, batch: int = 8192) -> Iterator[tuple[IdArray, FloatArray]]:
+        """Every chunk's (ids, full vectors) in id order, `batch` rows at a time."""
+        last = -1
+        while True:
+            sql = "SELECT id, vector FROM chunks WHERE id > ? ORDER BY id LIMIT ?"
+            rows = self._db().execute(sql, (last, batch)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield np.array([r[0] for r in rows], np.int64), _matrix([r[1] for r in rows])
+
+    def chunk_ids(self) -> IdArray:
+        rows = self._db().execute("SELECT id FROM chunks ORDER BY id")
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def chunk_ids_under(self, prefix: str) -> IdArray:
+        where, params = _under("d.path", prefix)
+        sql = f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}"
+        return np.fromiter((r[0] for r in self._db().execute(sql, params)), dtype=np.int64)
+
+    def max_chunk_id(self) -> int:
+        return int(self._db().execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0])
+
+    def keyword_search(
+        self, query_text: str, k: int, under: str | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 matches of free text, best first, as (chunk id, bm25): FTS5's bm25 is negative,
+        lower is better. Any user text is safe (see `fts5_query`)."""
+        query = fts5_query(query_text)
+        if not query or k <= 0:
+            return []
+        where, params = _under("d.path", under)
+        sql = (
+            "SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f "
+            "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
+            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY score LIMIT ?"
+        )
+        rows = self._db().execute(sql, (query, *params, k))
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def counts(self) -> tuple[dict[str, int], int]:
+        """(documents per status, chunk count)."""
+        db = self._db()
+        by_status = dict(db.execute("SELECT status, count(*) FROM documents GROUP BY status"))
+        return by_status, int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def bad_vector_count(self) -> int:
+        sql = "SELECT count(*) FROM chunks WHERE vector IS NULL OR length(vector) != ?"
+        return int(self._db().execute(sql, (_VECTOR_BYTES,)).fetchone()[0])
+
+    def integrity_ok(self, full_text: bool = True) -> bool:
+        """PRAGMA quick_check, and (optionally, it reads every chunk) the FTS index's check."""
+        try:
+            db = self._db()
+            if db.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
+                return False
+            if full_text:
+                db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError:
+            return False
+        return True
+
+
+def _document(row: tuple[Any, ...]) -> DocumentRecord:
+    fields = dict(zip(_DOC_COLUMNS.split(", "), row, strict=True))
+    fields["status"] = FileStatus(fields["status"])
+    return DocumentRecord(**fields)
+
+
+def _matrix(blobs: list[bytes]) -> FloatArray:
+    flat = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32)
+    return flat.reshape(len(blobs), FULL_DIMENSION)
+
+
+def _batches(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _IN_BATCH):
+        yield ids[start : start + _IN_BATCH]

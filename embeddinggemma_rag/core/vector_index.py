@@ -1,0 +1,220 @@
+"""Exact FAISS inner-product index over normalised vectors, keyed by chunk id, saved atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from embeddinggemma_rag.core.errors import LibraryError
+
+IdArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+_faiss: Any = faiss  # faiss's type stubs lack its Python-side IO helpers
+
+
+class DamagedIndex(LibraryError):
+    """The index file cannot be read. It is a cache: the library rebuilds it from SQLite."""
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run FAISS on one OpenMP thread inside the block (measured: threads slow one query).
+
+    OpenMP keeps the thread count per calling thread, so this leaves batch work that other
+    threads run (rebuilds, bulk adds) on all cores.
+    """
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _as_ids(ids: npt.ArrayLike) -> IdArray:
+    return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+
+
+class FaissIndex:
+    """`IndexIDMap2(IndexFlatIP(d))`: exact search, own ids, removable (HNSW cannot remove).
+
+    Not thread-safe for mutation: the owner (`Library`) serialises adds, removes and searches.
+    """
+
+    def __init__(self, index: Any) -> None:
+        self._index = index
+
+    @classmethod
+    def create(cls, dimension: int) -> FaissIndex:
+        if dimension < 1:
+            raise ValueError("dimension must be positive")
+        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+
+    @property
+    def dimension(self) -> int:
+        return int(self._index.d)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    def ids(self) -> IdArray:
+        """Every id in the index, in insertion order."""
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64, copy=False)
+
+    def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
+        """Add normalised vectors [n, d] under `ids` (an id present must be removed first)."""
+        id_array = _as_ids(ids)
+        matrix = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+        if matrix.ndim != 2 or matrix.shape != (len(id_array), self.dimension):
+            raise ValueError(
+                f"expected {len(id_array)} vectors of {self.dimension} dimensions, "
+                f"got shape {matrix.shape}"
+            )
+        if len(id_array):
+            self._index.add_with_ids(matrix, id_array)
+
+    def remove(self, ids: npt.ArrayLike) -> int:
+        """Remove `ids` (absent ones are ignored); returns how many were removed.
+
+        Costs one pass over the whole flat array, so callers remove in batches, not one by one.
+        """
+        id_array = _as_ids(ids)
+        if not len(id_array) or not self.ntotal:
+            return 0
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(id_array)))
+
+    def search(
+        self, query: npt.ArrayLike, k: int, allowed_ids: npt.ArrayLike | None = None
+    ) -> tuple[IdArray, FloatArray]:
+        """The `k` nearest ids to one normalised query [d] with their inner products, best first.
+
+        `allowed_ids` restricts the search to those ids (a folder scope). Fewer than `k` come
+        back when fewer exist. Runs on one thread, for interactive latency.
+        """
+        vector = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
+        if vector.shape[1] != self.dimension:
+            raise ValueError(f"query has {vector.shape[1]} dimensions, index {self.dimension}")
+        limit = self.ntotal
+        params = None
+        if allowed_ids is not None:
+            allowed = _as_ids(allowed_ids)
+            limit = min(limit, len(allowed))
+            # The selector must outlive the search: FAISS holds only a raw pointer to it.
+            selector = faiss.IDSelectorBatch(allowed)
+            params = faiss.SearchParameters()
+            params.sel = selector
+        k = min(k, limit)
+        if k <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        with single_thread():
+            scores, labels = self._index.search(vector, k, params=params)
+        keep = labels[0] >= 0
+        return labels[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
+
+    def save(self, path: Path, description: Mapping[str, Any] | None = None) -> None:
+        """Write the index atomically, then its sidecar `<path>.json` (dimension, ntotal, size
+        and `description`), so a kill leaves a file that either loads whole or is rebuilt.
+
+        Writing through a Python file object, not `faiss.write_index(path)`, gives the fsync
+        and copes with non-ASCII paths on Windows.
+        """
+        path = Path(path)
+        with atomic_write(path) as out:
+            faiss.write_index(self._index, _faiss.PyCallbackIOWriter(out.write))
+            out.flush()
+            size = out.tell()
+        sidecar = {
+            **(description or {}),
+            "dimension": self.dimension,
+            "ntotal": self.ntotal,
+            "file_size": size,
+            "saved_at": time.time(),
+        }
+        with atomic_write(path.with_suffix(".json")) as out:
+            out.write(json.dumps(sidecar, indent=1).encode())
+
+    @classmethod
+    def load_if_described(
+        cls, path: Path, expected: Mapping[str, Any]
+    ) -> tuple[FaissIndex | None, str]:
+        """The saved index if its sidecar holds `expected` and matches the file, else (None, why).
+
+        The size check turns away a truncated file before FAISS reads a word of it.
+        """
+        path = Path(path)
+        try:
+            sidecar = json.loads(path.with_suffix(".json").read_bytes())
+            size = path.stat().st_size
+        except (OSError, ValueError):
+            return None, "no saved vector index" if not path.exists() else "no index description"
+        for key, value in expected.items():
+            if sidecar.get(key) != value:
+                return None, f"{key} changed from {sidecar.get(key)} to {value}"
+        if sidecar.get("file_size") != size:
+            return None, "the saved vector index is incomplete"
+        try:
+            index = cls.load(path)
+        except DamagedIndex as exc:
+            return None, exc.message
+        if index.dimension != sidecar.get("dimension"):
+            return None, "the saved vector index does not match its description"
+        return index, ""
+
+    @classmethod
+    def load(cls, path: Path) -> FaissIndex:
+        """Read an index written by `save`; raises `DamagedIndex` on anything else."""
+        try:
+            with open(path, "rb") as source:
+                index = faiss.read_index(_faiss.PyCallbackIOReader(source.read))
+        except (RuntimeError, MemoryError) as exc:
+            raise DamagedIndex(f"{path}: the vector index is damaged ({_first_line(exc)})") from exc
+        except OSError as exc:
+            raise DamagedIndex(f"{path}: cannot read the vector index ({exc})") from exc
+        if not isinstance(index, faiss.IndexIDMap2) or not isinstance(
+            faiss.downcast_index(index.index), faiss.IndexFlatIP
+        ):
+            raise DamagedIndex(f"{path}: not a vector index of this app")
+        return cls(index)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path) -> Iterator[BinaryIO]:
+    """Write `path` so a kill leaves the old file or the new one, never a torn one.
+
+    A temp file in the same folder (so the rename stays on one file system), fsync, rename,
+    then fsync the folder so the rename itself survives a power cut.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:
+        yield out
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename in `folder` durable. POSIX only: Windows cannot open a directory."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # FAISS messages start with the C++ function signature; the reason is at the end.
+    return text.splitlines()[-1][-200:] if text else type(exc).__name__

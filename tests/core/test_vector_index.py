@@ -1,0 +1,121 @@
+"""FAISS index: ids, removal, scoped search, atomic save and damaged files."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from embeddinggemma_rag.core.vector_index import DamagedIndex, FaissIndex, single_thread
+
+
+def unit_vectors(n: int, d: int, seed: int = 0) -> npt.NDArray[np.float32]:
+    vectors = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def index() -> FaissIndex:
+    built = FaissIndex.create(16)
+    built.add(np.arange(100, 150), unit_vectors(50, 16))
+    return built
+
+
+def test_search_recovers_each_vector_by_id(index: FaissIndex) -> None:
+    vectors = unit_vectors(50, 16)
+    for row in (0, 17, 49):
+        ids, scores = index.search(vectors[row], 3)
+        assert ids[0] == 100 + row
+        assert scores[0] == pytest.approx(1.0, abs=1e-5)
+        assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_fewer_than_k_and_empty(index: FaissIndex) -> None:
+    ids, scores = index.search(unit_vectors(1, 16, seed=9)[0], 500)
+    assert len(ids) == len(scores) == 50 and -1 not in ids
+    assert len(FaissIndex.create(16).search(np.ones(16), 5)[0]) == 0
+    assert len(index.search(np.ones(16), 0)[0]) == 0
+
+
+def test_allowed_ids_restrict_the_search(index: FaissIndex) -> None:
+    vectors = unit_vectors(50, 16)
+    ids, _ = index.search(vectors[0], 10, allowed_ids=np.array([120, 121, 122, 999]))
+    assert sorted(ids.tolist()) == [120, 121, 122]
+    assert len(index.search(vectors[0], 10, allowed_ids=np.array([], np.int64))[0]) == 0
+
+
+def test_remove_and_ids(index: FaissIndex) -> None:
+    assert index.remove([100, 101, 5000]) == 2
+    assert index.ntotal == 48
+    assert 100 not in index.ids() and set(index.ids().tolist()) == set(range(102, 150))
+    assert index.search(unit_vectors(50, 16)[0], 1)[0][0] != 100
+    assert index.remove([]) == 0
+
+
+def test_shape_checks(index: FaissIndex) -> None:
+    with pytest.raises(ValueError):
+        index.add([1, 2], unit_vectors(3, 16))
+    with pytest.raises(ValueError):
+        index.add([1], unit_vectors(1, 8))
+    with pytest.raises(ValueError):
+        index.search(np.ones(8), 3)
+
+
+def test_save_load_round_trip_with_sidecar(index: FaissIndex, tmp_path: Path) -> None:
+    path = tmp_path / "vectors.faiss"
+    index.save(path, {"library_id": "abc"})
+    assert not (tmp_path / "vectors.faiss.tmp").exists()
+    sidecar = json.loads((tmp_path / "vectors.json").read_text())
+    assert sidecar["ntotal"] == 50 and sidecar["dimension"] == 16
+    assert sidecar["file_size"] == path.stat().st_size
+    loaded = FaissIndex.load(path)
+    assert np.array_equal(loaded.ids(), index.ids())
+    again, reason = FaissIndex.load_if_described(path, {"library_id": "abc", "dimension": 16})
+    assert again is not None and reason == ""
+    loaded.add([7], unit_vectors(1, 16, seed=3))  # a loaded index is writable (not mmapped)
+
+
+def test_load_if_described_refuses_mismatches(index: FaissIndex, tmp_path: Path) -> None:
+    path = tmp_path / "vectors.faiss"
+    assert FaissIndex.load_if_described(path, {})[1] == "no saved vector index"
+    index.save(path, {"library_id": "abc"})
+    assert FaissIndex.load_if_described(path, {"library_id": "other"})[0] is None
+    assert "dimension" in FaissIndex.load_if_described(path, {"dimension": 8})[1]
+    with open(path, "r+b") as file:
+        file.truncate(path.stat().st_size - 10)
+    assert "incomplete" in FaissIndex.load_if_described(path, {})[1]
+    (tmp_path / "vectors.json").write_text("{not json")
+    assert FaissIndex.load_if_described(path, {})[0] is None
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_damaged_files_raise_a_clear_error(index: FaissIndex, tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "vectors.faiss"
+    index.save(path)
+    data = path.read_bytes()
+    replacement = {
+        "truncate": data[: len(data) // 2],
+        "garbage": np.random.default_rng(1).bytes(len(data)),
+        "empty": b"",
+    }[damage]
+    path.write_bytes(replacement)
+    with pytest.raises(DamagedIndex, match="damaged"):
+        FaissIndex.load(path)
+
+
+def test_single_thread_is_per_thread_and_restored() -> None:
+    before = faiss.omp_get_max_threads()
+    seen: list[int] = []
+    with single_thread():
+        assert faiss.omp_get_max_threads() == 1
+        # Another thread keeps its own OpenMP setting, so batch work elsewhere stays parallel.
+        worker = threading.Thread(target=lambda: seen.append(faiss.omp_get_max_threads()))
+        worker.start()
+        worker.join()
+    assert faiss.omp_get_max_threads() == before
+    assert seen == [before]
