@@ -218,10 +218,12 @@ class SqliteChunkStore:
         self, record: DocumentRecord, chunks: Sequence[Chunk], vectors: npt.ArrayLike
     ) -> ReplaceResult:
         """Store a document's new chunks and full-size vectors in place of its old ones."""
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(-1, FULL_DIMENSION)
-        if len(matrix) != len(chunks) or not np.isfinite(matrix).all():
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if not chunks and matrix.size == 0:
+            matrix = matrix.reshape(0, FULL_DIMENSION)
+        if matrix.shape != (len(chunks), FULL_DIMENSION) or not np.isfinite(matrix).all():
             raise ValueError(f"need {len(chunks)} finite {FULL_DIMENSION}-d vectors")
-        matrix = truncate_and_normalize(matrix, FULL_DIMENSION) if len(matrix) else matrix
+        matrix = truncate_and_normalize(matrix, FULL_DIMENSION)
         with self._write() as db:
             document_id, removed = self._upsert(db, record, len(chunks))
             rows = [

@@ -1,11 +1,29 @@
-"""Pure search helpers: a safe FTS5 query from free text, and reciprocal rank fusion."""
+"""How a query becomes ranked passages: safe FTS5 queries, scopes, RRF and hit assembly."""
 
 from __future__ import annotations
 
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.settings import SEARCH_MODES
+
+if TYPE_CHECKING:  # chunk_store imports this module for its query helpers
+    from embeddinggemma_rag.core.chunk_store import SqliteChunkStore
+
+IdArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+Ranked = tuple[IdArray, FloatArray]
+# (query cut to the library's dimension, how many, allowed ids or None) -> (ids, cosines)
+VectorSearch = Callable[[FloatArray, int, "IdArray | None"], Ranked]
 
 # Reciprocal rank fusion's constant from Cormack et al. (2009); GPT4All LocalDocs uses it too.
 RRF_K = 60
@@ -96,3 +114,63 @@ def fuse_ranked(
         return list(by_keyword[:k])
     lists = [[i for i, _ in by_vector], [i for i, _ in by_keyword]]
     return reciprocal_rank_fusion(lists)[:k]
+
+
+def search_chunks(
+    store: SqliteChunkStore,
+    vector_search: VectorSearch,
+    dimension: int,
+    query_text: str,
+    query_vector768: npt.ArrayLike | None,
+    k: int,
+    mode: str = "hybrid",
+    scope: str | None = None,
+) -> list[SearchHit]:
+    """The `k` best passages for a query in `mode`, only under `scope` when given.
+
+    `score` is the mode's own: the RRF score (hybrid), the cosine (vector) or -bm25
+    (keyword: positive, higher is better, unbounded). `similarity` is the cosine at the
+    library's dimension for every hit, keyword-only ones included (from the stored vector),
+    so the answerer can judge relevance; None only without a query vector. Hybrid takes
+    max(4k, 20) candidates from each list; without a query vector it ranks keywords alone.
+    """
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"unknown search mode {mode!r}")
+    query = None
+    if query_vector768 is not None:
+        query = truncate_and_normalize(np.asarray(query_vector768).ravel(), dimension)
+    elif mode == "vector":
+        raise ValueError("vector search needs a query vector")
+    pool = max(k * 4, 20) if mode == "hybrid" else k
+    by_vector: list[tuple[int, float]] = []
+    if query is not None and mode != "keyword":
+        allowed = None if scope is None else store.chunk_ids_under(scope)
+        ids, scores = vector_search(query, pool, allowed)
+        by_vector = list(zip(ids.tolist(), scores.tolist(), strict=True))
+    by_keyword: list[tuple[int, float]] = []
+    if mode != "vector":
+        by_keyword = [(i, -bm25) for i, bm25 in store.keyword_search(query_text, pool, scope)]
+    ranked = fuse_ranked(mode, by_vector, by_keyword, k)
+    cosines = dict(by_vector)
+    if query is not None:
+        ids, vectors = store.vectors_by_ids(i for i, _ in ranked if i not in cosines)
+        if len(ids):
+            similarities = truncate_and_normalize(vectors, dimension) @ query
+            cosines.update(zip(ids.tolist(), similarities.tolist(), strict=True))
+    records = {r.id: r for r in store.chunks_by_ids(i for i, _ in ranked)}
+    # A chunk replaced between the two reads is gone from `records`: it is skipped.
+    return [
+        SearchHit(
+            chunk_id=r.id,
+            path=r.path,
+            title=r.title or Path(r.path).name,
+            page=r.page_start,
+            page_end=r.page_end,
+            score=float(score),
+            text=r.text,
+            char_start=r.char_start,
+            char_end=r.char_end,
+            similarity=cosines.get(r.id),
+        )
+        for r, score in ((records[i], s) for i, s in ranked if i in records)
+    ]

@@ -114,7 +114,10 @@ def test_replace_validates_vectors(store: SqliteChunkStore) -> None:
     bad[0, 0] = np.nan
     with pytest.raises(ValueError):
         store.replace_document(record("/a"), chunks_of("x"), bad)
+    with pytest.raises(ValueError):  # 3 x 256 holds 768 numbers but is not one vector
+        store.replace_document(record("/a"), chunks_of("x"), unit_vectors(3)[:, :256])
     assert store.get_document("/a") is None  # nothing half-written
+    assert store.replace_document(record("/a"), [], np.empty(0)).added_ids == []
 
 
 def test_stored_vectors_are_normalised_full_size(store: SqliteChunkStore) -> None:

@@ -1,0 +1,399 @@
+"""The library: SQLite (the truth) and FAISS (a rebuildable cache) kept consistent, and search."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from embeddinggemma_rag.core.chunk_store import (
+    FULL_DIMENSION,
+    DocumentRecord,
+    ReplaceResult,
+    SqliteChunkStore,
+)
+from embeddinggemma_rag.core.documents import Chunk, SearchHit
+from embeddinggemma_rag.core.errors import LibraryError
+from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.search import FloatArray, IdArray, Ranked, search_chunks
+from embeddinggemma_rag.core.vector_index import FaissIndex
+
+DB_NAME = "library.sqlite3"
+INDEX_NAME = "vectors.faiss"
+SIDECAR_NAME = "vectors.json"
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class ModelMismatch(LibraryError):
+    """The library holds vectors of another embedding model: they must never be mixed."""
+
+    def __init__(self, data_dir: Path, stored: str, wanted: str) -> None:
+        self.stored_model_id, self.model_id = stored, wanted
+        super().__init__(
+            f"{data_dir}: the library was indexed with another embedding model "
+            f"({stored[:12]}) than the one now set ({wanted[:12]}). Vectors of two models "
+            "cannot be compared: re-index the library (every document is embedded again) "
+            "or switch back to the previous model."
+        )
+
+
+class DamagedLibrary(LibraryError):
+    """The SQLite database is unreadable; `Library.recover` moves it aside."""
+
+    def __init__(self, data_dir: Path, reason: str) -> None:
+        self.data_dir = data_dir
+        super().__init__(
+            f"{data_dir / DB_NAME}: the library database is damaged ({reason}). Recover the "
+            "library: the damaged file is kept aside, an empty library starts, and the added "
+            "folders are kept when they can still be read, so a sync indexes them again."
+        )
+
+
+@dataclass(frozen=True)
+class OpenReport:
+    """What opening the library had to do to the vector index, for the UI."""
+
+    rebuilt: bool  # built from SQLite instead of loaded
+    reason: str  # why it was rebuilt ("" when loaded)
+    added: int  # vectors SQLite had and the saved index lacked (a kill after a commit)
+    removed: int  # vectors the saved index had and SQLite no longer has
+    seconds: float
+
+    def describe(self) -> str:
+        if self.rebuilt:
+            return f"Rebuilt the vector index from the database ({self.reason})."
+        if self.added or self.removed:
+            return f"Repaired the vector index: {self.added} added, {self.removed} removed."
+        return "The vector index was loaded as saved."
+
+
+@dataclass(frozen=True)
+class ConsistencyReport:
+    sqlite_chunks: int
+    index_vectors: int
+    missing_from_index: int
+    extra_in_index: int
+    bad_vectors: int  # stored vectors not of 768 float32
+    integrity_ok: bool  # SQLite quick_check and the FTS index check
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.sqlite_chunks == self.index_vectors
+            and self.integrity_ok
+            and not (self.missing_from_index or self.extra_in_index or self.bad_vectors)
+        )
+
+
+def _database_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn SQLite failures into `LibraryError`s a user can read, damage into `DamagedLibrary`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            library: Library = args[0]  # type: ignore[assignment]
+            raise _library_error(library.data_dir, exc) from exc
+
+    return wrapper
+
+
+def _library_error(data_dir: Path, exc: sqlite3.DatabaseError) -> LibraryError:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+        return DamagedLibrary(data_dir, str(exc))
+    return LibraryError(f"{data_dir / DB_NAME}: {exc}")
+
+
+class Library:
+    """The one storage object the engine talks to. Use `Library.open`.
+
+    Writes go to SQLite first (one transaction), then to FAISS in memory; `save_index` makes
+    FAISS durable. Chunk ids are never reused and chunks never change in place, so comparing
+    id sets on open is enough to heal a kill between the two. Thread safety: one writer at a
+    time (`_write_lock`); searches from any thread, serialised with FAISS mutations only.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        store: SqliteChunkStore,
+        index: FaissIndex,
+        model_id: str,
+        report: OpenReport,
+    ) -> None:
+        self.data_dir, self.embedding_model_id, self.open_report = data_dir, model_id, report
+        self._store, self._index = store, index
+        self._write_lock = threading.RLock()
+        self._index_lock = threading.Lock()
+        self._unsaved = report.rebuilt or bool(report.added or report.removed)
+
+    @property
+    def store(self) -> SqliteChunkStore:
+        """The database, for reads and `update_file_stat`; chunk writes go through `Library`."""
+        return self._store
+
+    @property
+    def dimension(self) -> int:
+        return self._index.dimension
+
+    @classmethod
+    def open(
+        cls, data_dir: Path, dimension: int, embedding_model_id: str, *, reset_vectors: bool = False
+    ) -> Library:
+        """Open or create the library; `reset_vectors` drops another model's vectors."""
+        if not 1 <= dimension <= FULL_DIMENSION:
+            raise ValueError(f"dimension must be between 1 and {FULL_DIMENSION}")
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        try:
+            store = SqliteChunkStore(data_dir / DB_NAME)
+        except sqlite3.DatabaseError as exc:
+            raise _library_error(data_dir, exc) from exc
+        try:
+            if not store.integrity_ok(full_text=False):
+                raise DamagedLibrary(data_dir, "the integrity check failed")
+            stored_model = store.get_meta("embedding_model_id")
+            if stored_model != embedding_model_id:
+                if stored_model is not None and store.counts()[1]:
+                    if not reset_vectors:
+                        raise ModelMismatch(data_dir, stored_model, embedding_model_id)
+                    store.clear_chunks()
+                store.set_meta("embedding_model_id", embedding_model_id)
+            index, reason, added, removed = _open_index(store, data_dir, dimension)
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            raise _library_error(data_dir, exc) from exc
+        except BaseException:
+            store.close()
+            raise
+        report = OpenReport(bool(reason), reason, added, removed, time.perf_counter() - started)
+        library = cls(data_dir, store, index, embedding_model_id, report)
+        if library._unsaved:
+            library.save_index()  # so the next open loads instead of repairing again
+        return library
+
+    @staticmethod
+    def recover(data_dir: Path) -> Path:
+        """Move a damaged database aside (kept, never deleted) and start an empty library.
+
+        The list of added folders is copied over when it can still be read. Returns the
+        path the damaged file was moved to.
+        """
+        data_dir = Path(data_dir)
+        db = data_dir / DB_NAME
+        sources = _salvage_sources(db)
+        aside = db.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        while aside.exists():
+            aside = aside.with_name(aside.name + "-1")
+        # The WAL belongs to the damaged file (it may hold its last commits): keep them together.
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{db}{suffix}").exists():
+                os.replace(f"{db}{suffix}", f"{aside}{suffix}")
+        for name in (INDEX_NAME, SIDECAR_NAME):  # its ids name the old database's chunks
+            (data_dir / name).unlink(missing_ok=True)
+        store = SqliteChunkStore(db)
+        for source in sources:
+            store.add_source(source)
+        store.close()
+        return aside
+
+    @_database_errors
+    def reset_for_model(self, embedding_model_id: str) -> None:
+        """Drop every vector and chunk so all documents are embedded again by a new model."""
+        with self._write_lock:
+            self._store.clear_chunks()
+            self._store.set_meta("embedding_model_id", embedding_model_id)
+            self.embedding_model_id = embedding_model_id
+            with self._index_lock:
+                self._index = FaissIndex.create(self.dimension)
+            self.save_index()
+
+    @_database_errors
+    def replace_document(
+        self, record: DocumentRecord, chunks: Sequence[Chunk], vectors768: npt.ArrayLike
+    ) -> ReplaceResult:
+        """Store a document's chunks with their full 768-d vectors in place of its old ones."""
+        matrix = np.asarray(vectors768, dtype=np.float32)
+        with self._write_lock:
+            result = self._store.replace_document(record, chunks, matrix)
+            self._update_index(result.removed_ids, result.added_ids, matrix)
+        return result
+
+    @_database_errors
+    def mark_document(self, record: DocumentRecord) -> list[int]:
+        """Record a document that has no chunks (failed, skipped, no text)."""
+        with self._write_lock:
+            removed = self._store.mark_document(record)
+            self._update_index(removed, [], None)
+        return removed
+
+    @_database_errors
+    def remove(self, paths: str | Iterable[str]) -> int:
+        """Forget the documents at or under `paths`; returns how many chunks went."""
+        with self._write_lock:
+            removed = self._store.remove_documents(paths)
+            self._update_index(removed, [], None)
+        return len(removed)
+
+    def _update_index(self, removed: list[int], added: list[int], vectors: Any) -> None:
+        cut = truncate_and_normalize(vectors, self.dimension) if added else None
+        with self._index_lock:
+            self._index.remove(removed)
+            if cut is not None:
+                self._index.add(added, cut)
+        self._unsaved = self._unsaved or bool(removed or added)
+
+    @property
+    def unsaved_changes(self) -> bool:
+        return self._unsaved
+
+    @_database_errors
+    def save_index(self) -> None:
+        """Save FAISS atomically, then its sidecar, so a kill leaves a loadable pair."""
+        with self._write_lock:
+            # Searches go on meanwhile: saving only reads the index, and mutations need this lock.
+            self._index.save(
+                self.data_dir / INDEX_NAME,
+                {
+                    "format": 1,
+                    "embedding_model_id": self.embedding_model_id,
+                    "library_id": self._store.get_meta("library_id"),
+                    # SQLite's state at save time, to tell on the next open which side was ahead.
+                    "sqlite_chunks": self._store.counts()[1],
+                    "sqlite_max_chunk_id": self._store.max_chunk_id(),
+                },
+            )
+            self._unsaved = False
+
+    @_database_errors
+    def search(
+        self,
+        query_text: str,
+        query_vector768: npt.ArrayLike | None,
+        k: int,
+        mode: str = "hybrid",
+        scope: str | None = None,
+    ) -> list[SearchHit]:
+        """The `k` best passages, optionally only under the folder or file `scope`.
+
+        Scores and similarity are described in `search.search_chunks`. FAISS is read under
+        the index lock, SQLite on this thread's own connection, so an ingest may run beside.
+        """
+
+        def vector_search(query: FloatArray, n: int, allowed: IdArray | None) -> Ranked:
+            with self._index_lock:
+                return self._index.search(query, n, allowed)
+
+        return search_chunks(
+            self._store, vector_search, self.dimension, query_text, query_vector768, k, mode, scope
+        )
+
+    @_database_errors
+    def consistency_report(self) -> ConsistencyReport:
+        """Does FAISS hold exactly SQLite's chunks, and is the database sound? (tests, status)"""
+        with self._write_lock:
+            sqlite_ids = self._store.chunk_ids()
+            with self._index_lock:
+                index_ids = self._index.ids()
+            return ConsistencyReport(
+                sqlite_chunks=len(sqlite_ids),
+                index_vectors=len(index_ids),
+                missing_from_index=len(np.setdiff1d(sqlite_ids, index_ids)),
+                extra_in_index=len(np.setdiff1d(index_ids, sqlite_ids))
+                + len(index_ids)
+                - len(np.unique(index_ids)),
+                bad_vectors=self._store.bad_vector_count(),
+                integrity_ok=self._store.integrity_ok(),
+            )
+
+    @_database_errors
+    def documents(self, under: str | None = None) -> list[DocumentRecord]:
+        return self._store.documents(under)
+
+    @_database_errors
+    def get_document(self, path: str) -> DocumentRecord | None:
+        return self._store.get_document(path)
+
+    @_database_errors
+    def sources(self) -> list[str]:
+        return self._store.sources()
+
+    @_database_errors
+    def add_source(self, path: str) -> None:
+        self._store.add_source(path)
+
+    @_database_errors
+    def remove_source(self, path: str) -> None:
+        """Forget an added folder or file; its documents go with `remove`."""
+        self._store.remove_source(path)
+
+    @_database_errors
+    def counts(self) -> tuple[dict[str, int], int]:
+        """(documents per status, chunk count)."""
+        return self._store.counts()
+
+    def close(self) -> None:
+        """Save unsaved index changes (so the next open needs no repair), then close."""
+        with self._write_lock:
+            try:
+                if self._unsaved:
+                    self.save_index()
+            finally:
+                self._store.close()
+
+
+def _open_index(
+    store: SqliteChunkStore, data_dir: Path, dimension: int
+) -> tuple[FaissIndex, str, int, int]:
+    """Load the saved index if it is this library's, else rebuild it; then reconcile.
+
+    Returns (index, why it was rebuilt or "", vectors added, vectors removed).
+    """
+    library_id = store.get_meta("library_id")
+    if library_id is None:  # names this database, so a recovered one never trusts old files
+        library_id = uuid.uuid4().hex
+        store.set_meta("library_id", library_id)
+    expected = {
+        "library_id": library_id,
+        "embedding_model_id": store.get_meta("embedding_model_id"),
+        "dimension": dimension,
+    }
+    index, reason = FaissIndex.load_if_described(data_dir / INDEX_NAME, expected)
+    if index is None:
+        index = FaissIndex.create(dimension)
+        for ids, vectors in store.iter_vectors():  # cut the stored vectors: no re-embedding
+            index.add(ids, truncate_and_normalize(vectors, dimension))
+    if store.get_meta("dimension") != str(dimension):
+        store.set_meta("dimension", str(dimension))
+    # Chunk ids are never reused, so equal id sets mean equal contents.
+    sqlite_ids, index_ids = store.chunk_ids(), index.ids()
+    removed = index.remove(np.setdiff1d(index_ids, sqlite_ids))
+    missing = np.setdiff1d(sqlite_ids, index_ids)
+    for start in range(0, len(missing), 8192):  # bounded memory, whatever the gap
+        ids, vectors = store.vectors_by_ids(missing[start : start + 8192].tolist())
+        index.add(ids, truncate_and_normalize(vectors, dimension))
+    return index, reason, len(missing), removed
+
+
+def _salvage_sources(db: Path) -> list[str]:
+    """The added folders of a damaged database, when that table can still be read."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+            return [str(row[0]) for row in conn.execute("SELECT path FROM sources")]
+    except (sqlite3.Error, ValueError):
+        return []
