@@ -1,0 +1,112 @@
+"""PDF files through pypdf: text page by page with 1-based numbers, titled by metadata."""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from pathlib import Path
+
+from pypdf import PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError
+
+from embeddinggemma_rag.core.documents import PageText, ParsedDocument
+from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument
+from embeddinggemma_rag.core.parsing.encoding import normalise_newlines
+
+SUFFIXES = frozenset({".pdf"})
+
+# pypdf logs every repaired defect of a damaged file as a warning; without a handler of the
+# app's own those lines would reach stderr through logging's last resort, once per object.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
+_log = logging.getLogger(__name__)
+
+# Titles that authoring tools write when the author wrote none: worse than the file name.
+_JUNK_TITLE = re.compile(
+    r"^(untitled.*|document\d*|doc\d+|presentation\d*|powerpoint presentation|slide \d+|"
+    r"title|no title|none|null|unknown|\W*)$",
+    re.I,
+)
+_WORD_PREFIX = re.compile(r"^Microsoft (Word|PowerPoint|Excel) - ", re.I)
+_DETAIL_CHARS = 120
+
+
+def parse(path: Path) -> ParsedDocument:
+    # Damaged files make pypdf warn (warnings module) while it repairs them; the result is what
+    # counts, and a warning escaping here would be an error under `-W error`.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _read(path)
+        except (DocumentError, MemoryError, OSError):
+            raise
+        except DependencyError:
+            raise DocumentError(path, "encrypted with AES, which needs `cryptography`") from None
+        except Exception as error:  # pypdf raises many kinds on broken files, not only its own
+            raise DocumentError(path, f"damaged or not a valid PDF ({_detail(error)})") from None
+
+
+def _read(path: Path) -> ParsedDocument:
+    with path.open("rb") as file:
+        if b"%PDF-" not in file.read(1024):  # readers accept junk before the header, not none
+            raise DocumentError(path, "damaged or not a valid PDF (no PDF header)")
+    reader = PdfReader(path)
+    if reader.is_encrypted:
+        # pypdf already tried the empty password, which opens owner-password-only files;
+        # trying it again tells whether it worked.
+        try:
+            opened = bool(reader.decrypt(""))
+        except FileNotDecryptedError:
+            opened = False
+        if not opened:
+            raise DocumentError(path, "password-protected")
+    try:
+        page_count = len(reader.pages)
+    except FileNotDecryptedError:
+        raise DocumentError(path, "password-protected") from None
+    if page_count == 0:
+        raise NoTextDocument(path, "no extractable text (the PDF has no pages)")
+    pages, failures = _extract_pages(reader, page_count)
+    if failures == page_count:
+        raise DocumentError(path, "damaged or not a valid PDF (no page could be read)")
+    document = ParsedDocument(title=_title(reader), pages=tuple(pages))
+    if not document.has_text:
+        raise NoTextDocument(path, "no extractable text (scanned or image-only PDF?)")
+    return document
+
+
+def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[PageText], int]:
+    """Every page's text; a page that cannot be read counts as empty, so one bad page does
+    not lose the rest of the book."""
+    pages: list[PageText] = []
+    failures = 0
+    for index in range(page_count):
+        try:
+            text = reader.pages[index].extract_text() or ""
+        except MemoryError:
+            raise
+        except Exception as error:
+            _log.info("page %d unreadable: %s", index + 1, _detail(error))
+            failures += 1
+            text = ""
+        text = normalise_newlines(text.replace("\x00", "")).strip()
+        pages.append(PageText(page=index + 1, text=text))
+    return pages, failures
+
+
+def _title(reader: PdfReader) -> str | None:
+    try:
+        metadata = reader.metadata
+        raw = metadata.title if metadata is not None else None
+    except Exception:  # a damaged /Info dictionary only costs the title
+        return None
+    if not isinstance(raw, str):
+        return None
+    title = " ".join(_WORD_PREFIX.sub("", raw.replace("\x00", "")).split())
+    title = re.sub(r"\.(docx?|pptx?|xlsx?|rtf|odt)$", "", title, flags=re.I)
+    return None if _JUNK_TITLE.match(title) else title
+
+
+def _detail(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"

@@ -1,0 +1,174 @@
+"""`ParserWorker`: parses untrusted files in a child process with a time limit and memory cap."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import threading
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from types import TracebackType
+
+from embeddinggemma_rag.core.documents import ParsedDocument
+from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument, UnsupportedDocument
+from embeddinggemma_rag.core.parsing import sandbox_child
+
+_STARTUP_SECONDS = 60.0  # a cold start on a slow disk, antivirus scanning the frozen app...
+_SIGKILL = getattr(signal, "SIGKILL", 9)  # Windows has no SIGKILL
+_ERRORS: dict[str, type[DocumentError]] = {
+    UnsupportedDocument.status: UnsupportedDocument,
+    NoTextDocument.status: NoTextDocument,
+    DocumentError.status: DocumentError,
+}
+
+
+class ParserWorker:
+    """One long-lived child process that runs `parse_file`, restarted after a kill or crash.
+
+    A file that loops is killed after `timeout_seconds`; one that explodes in memory hits the
+    child's cap (`memory_mb` of address space on top of what the child holds after start-up;
+    POSIX only: Windows has no `resource` module, so there only the time limit and the file
+    size limit protect). Either way the app sees a DocumentError and goes on.
+
+    The child is started with "spawn", also under Linux: forking a process that runs Qt and
+    model threads is unsafe, and spawn is what a frozen app gets on Windows and macOS anyway.
+    A frozen app must call `multiprocessing.freeze_support()` first thing in its entry point.
+    One lock serialises `parse`, so threads may share a worker, one file at a time.
+    """
+
+    def __init__(
+        self,
+        timeout_seconds: float = 60.0,
+        memory_mb: int = 2048,
+        max_file_mb: int = 512,
+        *,
+        _setup_module: str | None = None,
+    ) -> None:
+        # `_setup_module` is for tests only: a module the child imports before serving, to
+        # register parsers that sleep or crash on purpose.
+        self.timeout_seconds = timeout_seconds
+        self.memory_mb = memory_mb
+        self.max_file_mb = max_file_mb
+        self._setup_module = _setup_module
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._process: BaseProcess | None = None
+        self._connection: Connection | None = None
+        self._closed = False
+
+    def parse(self, path: Path) -> ParsedDocument:
+        path = Path(path)
+        self._check_size(path)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("ParserWorker is closed")
+            connection = self._ensure_child(path)
+            connection.send(str(path))
+            return self._receive(connection, path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._stop_child(graceful=True)
+
+    def __enter__(self) -> ParserWorker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _check_size(self, path: Path) -> None:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise DocumentError(path, "file not found") from None
+        except PermissionError:
+            raise DocumentError(path, "unreadable: permission denied") from None
+        except OSError as error:
+            raise DocumentError(path, f"unreadable: {error.strerror or error}") from None
+        if size > self.max_file_mb * 1024 * 1024:
+            raise DocumentError(
+                path, f"file too large ({size // (1024 * 1024)} MB, limit {self.max_file_mb} MB)"
+            )
+
+    def _receive(self, connection: Connection, path: Path) -> ParsedDocument:
+        try:
+            if not connection.poll(self.timeout_seconds):
+                self._stop_child(graceful=False)
+                raise DocumentError(path, f"timed out after {self.timeout_seconds:g} s")
+            reply = connection.recv()
+        except (EOFError, OSError):  # the child died: the pipe closed under us
+            raise DocumentError(path, self._death_reason()) from None
+        if isinstance(reply, ParsedDocument):
+            return reply
+        status, reason = reply
+        raise _ERRORS.get(status, DocumentError)(path, reason)
+
+    def _ensure_child(self, path: Path) -> Connection:
+        if self._process is not None and self._connection is not None and self._process.is_alive():
+            return self._connection
+        self._stop_child(graceful=False)
+        parent_end, child_end = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=sandbox_child.serve,
+            args=(child_end, self.memory_mb, self._setup_module),
+            name="embeddinggemma-rag-parser",
+            daemon=True,  # never outlive the app, even when it exits without close()
+        )
+        process.start()
+        child_end.close()  # so that the child's death reads as EOF here
+        self._process, self._connection = process, parent_end
+        try:
+            ready = parent_end.poll(_STARTUP_SECONDS) and parent_end.recv() == sandbox_child.READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            reason = self._death_reason()
+            raise DocumentError(path, f"the parser process could not start ({reason})")
+        return parent_end
+
+    def _death_reason(self) -> str:
+        process = self._process
+        code = None
+        if process is not None:
+            process.join(timeout=5)
+            code = process.exitcode
+        self._stop_child(graceful=False)
+        if code is None:
+            return "the parser stopped answering"
+        if code == -_SIGKILL:  # what the kernel's out-of-memory killer sends
+            return "ran out of memory while parsing (the parser process was killed)"
+        if code < 0:
+            return f"the parser crashed ({_signal_name(-code)})"
+        return f"the parser crashed (exit code {code})"
+
+    def _stop_child(self, graceful: bool) -> None:
+        process, connection = self._process, self._connection
+        self._process = self._connection = None
+        if connection is not None:
+            if graceful:
+                with contextlib.suppress(OSError, ValueError):
+                    connection.send(None)  # asks the child to return
+            connection.close()
+        if process is not None:
+            if graceful:
+                process.join(timeout=2)
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=5)
+            if not process.is_alive():
+                process.close()  # releases the sentinel handle now rather than at collection
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
