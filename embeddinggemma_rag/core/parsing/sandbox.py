@@ -12,7 +12,12 @@ from pathlib import Path
 from types import TracebackType
 
 from embeddinggemma_rag.core.documents import ParsedDocument
-from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument, UnsupportedDocument
+from embeddinggemma_rag.core.errors import (
+    Cancelled,
+    DocumentError,
+    NoTextDocument,
+    UnsupportedDocument,
+)
 from embeddinggemma_rag.core.parsing import sandbox_child
 
 _STARTUP_SECONDS = 60.0  # a cold start on a slow disk, antivirus scanning the frozen app...
@@ -59,19 +64,41 @@ class ParserWorker:
         self._closed = False
 
     def parse(self, path: Path) -> ParsedDocument:
+        """Parse one file in the child. Raises DocumentError subclasses, or Cancelled when
+        `close` is called meanwhile (from another thread)."""
         path = Path(path)
         self._check_size(path)
         with self._lock:
             if self._closed:
                 raise RuntimeError("ParserWorker is closed")
-            connection = self._ensure_child(path)
-            connection.send(str(path))
-            return self._receive(connection, path)
+            try:
+                connection = self._ensure_child(path)
+                try:
+                    connection.send(str(path))
+                except (OSError, ValueError):  # the child died since the last file: start anew
+                    self._stop_child(graceful=False)
+                    connection = self._ensure_child(path)
+                    connection.send(str(path))
+                return self._receive(connection, path)
+            except DocumentError:
+                if self._closed:  # the failure is the kill that close() did: not the file's fault
+                    raise Cancelled() from None
+                raise
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
+        """Stop the child. A parse under way in another thread ends at once with Cancelled,
+        so closing the app never waits for a slow file."""
+        self._closed = True
+        if not self._lock.acquire(blocking=False):
+            process = self._process
+            if process is not None:
+                with contextlib.suppress(ValueError, OSError):  # already closed or gone
+                    process.kill()
+            self._lock.acquire()
+        try:
             self._stop_child(graceful=True)
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> ParserWorker:
         return self
@@ -112,6 +139,8 @@ class ParserWorker:
         raise _ERRORS.get(status, DocumentError)(path, reason)
 
     def _ensure_child(self, path: Path) -> Connection:
+        if self._closed:
+            raise Cancelled()
         if self._process is not None and self._connection is not None and self._process.is_alive():
             return self._connection
         self._stop_child(graceful=False)
@@ -130,24 +159,24 @@ class ParserWorker:
         except (EOFError, OSError):
             ready = False
         if not ready:
-            reason = self._death_reason()
-            raise DocumentError(path, f"the parser process could not start ({reason})")
+            how = _describe_exit(self._reap())
+            raise DocumentError(path, f"the parser process could not start ({how})")
         return parent_end
 
     def _death_reason(self) -> str:
-        process = self._process
-        code = None
+        code = self._reap()
+        if code == -_SIGKILL:  # what the kernel's out-of-memory killer sends
+            return "ran out of memory while parsing (the parser process was killed)"
+        return f"the parser crashed ({_describe_exit(code)})"
+
+    def _reap(self) -> int | None:
+        """Wait briefly for a dying child, forget it, and return its exit code."""
+        process, code = self._process, None
         if process is not None:
             process.join(timeout=5)
             code = process.exitcode
         self._stop_child(graceful=False)
-        if code is None:
-            return "the parser stopped answering"
-        if code == -_SIGKILL:  # what the kernel's out-of-memory killer sends
-            return "ran out of memory while parsing (the parser process was killed)"
-        if code < 0:
-            return f"the parser crashed ({_signal_name(-code)})"
-        return f"the parser crashed (exit code {code})"
+        return code
 
     def _stop_child(self, graceful: bool) -> None:
         process, connection = self._process, self._connection
@@ -167,8 +196,12 @@ class ParserWorker:
                 process.close()  # releases the sentinel handle now rather than at collection
 
 
-def _signal_name(number: int) -> str:
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code >= 0:
+        return f"exit code {code}"
     try:
-        return signal.Signals(number).name
+        return signal.Signals(-code).name
     except ValueError:
-        return f"signal {number}"
+        return f"signal {-code}"

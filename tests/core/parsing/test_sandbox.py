@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -14,7 +15,12 @@ import sandbox_hooks
 from pdf_factory import make_pdf
 
 from embeddinggemma_rag.core.documents import PageText
-from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument, UnsupportedDocument
+from embeddinggemma_rag.core.errors import (
+    Cancelled,
+    DocumentError,
+    NoTextDocument,
+    UnsupportedDocument,
+)
 from embeddinggemma_rag.core.parsing import ParserWorker, parse_file
 
 POSIX = sys.platform != "win32"
@@ -113,6 +119,38 @@ def test_memory_cap_turns_a_bomb_into_a_reason(worker: ParserWorker, tmp_path: P
     assert "got" in worker.parse(write(tmp_path / "small.hog", "16")).pages[0].text
 
 
+@pytest.mark.skipif(not POSIX, reason="needs SIGKILL")
+def test_child_killed_between_files_is_replaced(worker: ParserWorker, tmp_path: Path) -> None:
+    pid = int(child_pid(worker, tmp_path))
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+
+    assert int(child_pid(worker, tmp_path)) != pid
+
+
+def test_close_during_a_parse_cancels_it_at_once(tmp_path: Path) -> None:
+    worker = ParserWorker(timeout_seconds=60, _setup_module=sandbox_hooks.__name__)
+    child_pid(worker, tmp_path)  # started, so the parse below is under way when we close
+    outcome: list[BaseException] = []
+
+    def parse_slowly() -> None:
+        try:
+            worker.parse(write(tmp_path / "slow.sleep", "60"))
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=parse_slowly)
+    thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    worker.close()
+    thread.join(timeout=10)
+
+    assert time.monotonic() - started < 5
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], Cancelled)
+
+
 def test_threads_share_a_worker(worker: ParserWorker, tmp_path: Path) -> None:
     paths = [write(tmp_path / f"f{i}.txt", f"text {i}") for i in range(20)]
     results: dict[int, str] = {}
@@ -145,3 +183,13 @@ def test_close_stops_the_child_and_refuses_more_work(tmp_path: Path) -> None:
 
 def test_close_without_a_child_is_harmless() -> None:
     ParserWorker().close()
+
+
+def test_child_that_cannot_start_is_a_reason(tmp_path: Path) -> None:
+    with (
+        ParserWorker(_setup_module="no_such_module_for_the_sandbox_test") as worker,
+        pytest.raises(DocumentError) as raised,
+    ):
+        worker.parse(write(tmp_path / "a.txt", "x"))
+
+    assert raised.value.reason == "the parser process could not start (exit code 1)"
