@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ class SqliteChunkStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._guard = threading.Lock()
         self._closed = False
         db = self._db()
@@ -158,7 +158,15 @@ class SqliteChunkStore:
                 raise
             self._local.db = db
             with self._guard:
-                self._connections.append(db)
+                # Close the connections of finished threads, or a GUI that searches from a
+                # new thread each time would leak three file handles per search.
+                alive = []
+                for thread, other in self._connections:
+                    if thread.is_alive():
+                        alive.append((thread, other))
+                    else:
+                        other.close()
+                self._connections = [*alive, (threading.current_thread(), db)]
         return db
 
     @contextlib.contextmanager
@@ -167,16 +175,17 @@ class SqliteChunkStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # a failed COMMIT (disk full) may leave it open
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
         with self._guard:
             self._closed = True
             connections, self._connections = self._connections, []
-        for db in connections:
+        for _, db in connections:
             db.close()
 
     def get_meta(self, key: str) -> str | None:
@@ -227,7 +236,7 @@ class SqliteChunkStore:
         with self._write() as db:
             document_id, removed = self._upsert(db, record, len(chunks))
             rows = [
-                dict(asdict(chunk), document_id=document_id, ordinal=n, vector=v.tobytes())
+                dict(_row(chunk), document_id=document_id, ordinal=n, vector=v.tobytes())
                 for n, (chunk, v) in enumerate(zip(chunks, matrix.astype("<f4"), strict=True))
             ]
             db.executemany(_INSERT_CHUNK, rows)
@@ -243,7 +252,7 @@ class SqliteChunkStore:
     def _upsert(
         self, db: sqlite3.Connection, record: DocumentRecord, chunk_count: int
     ) -> tuple[int, list[int]]:
-        row = dict(asdict(record), status=str(record.status), chunk_count=chunk_count)
+        row = dict(_row(record), status=str(record.status), chunk_count=chunk_count)
         db.execute(_UPSERT_DOCUMENT, dict(row, updated_at=time.time()))
         sql = "SELECT id FROM documents WHERE path = ?"
         document_id = int(db.execute(sql, (record.path,)).fetchone()[0])
@@ -359,6 +368,11 @@ def _document(row: tuple[Any, ...]) -> DocumentRecord:
     fields = dict(zip(_DOC_COLUMNS.split(", "), row, strict=True))
     fields["status"] = FileStatus(fields["status"])
     return DocumentRecord(**fields)
+
+
+def _row(item: Any) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every field, a third of the write time.
+    return {f.name: getattr(item, f.name) for f in fields(item)}
 
 
 def _matrix(blobs: list[bytes]) -> FloatArray:

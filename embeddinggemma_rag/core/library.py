@@ -69,11 +69,17 @@ class OpenReport:
     reason: str  # why it was rebuilt ("" when loaded)
     added: int  # vectors SQLite had and the saved index lacked (a kill after a commit)
     removed: int  # vectors the saved index had and SQLite no longer has
+    vectors: int  # in the index once open
     seconds: float
 
     def describe(self) -> str:
+        if self.rebuilt and not self.vectors:
+            return "The vector index is empty."
         if self.rebuilt:
-            return f"Rebuilt the vector index from the database ({self.reason})."
+            return (
+                f"Rebuilt the vector index from the database ({self.reason}): "
+                f"{self.vectors} vectors in {self.seconds:.1f} s."
+            )
         if self.added or self.removed:
             return f"Repaired the vector index: {self.added} added, {self.removed} removed."
         return "The vector index was loaded as saved."
@@ -81,6 +87,8 @@ class OpenReport:
 
 @dataclass(frozen=True)
 class ConsistencyReport:
+    """Whether FAISS holds exactly SQLite's chunks and the database is sound."""
+
     sqlite_chunks: int
     index_vectors: int
     missing_from_index: int
@@ -115,6 +123,10 @@ def _library_error(data_dir: Path, exc: sqlite3.DatabaseError) -> LibraryError:
     name = getattr(exc, "sqlite_errorname", "")
     if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
         return DamagedLibrary(data_dir, str(exc))
+    if name.startswith("SQLITE_BUSY"):
+        return LibraryError(
+            f"{data_dir / DB_NAME}: busy for over 10 s; is another program using it?"
+        )
     return LibraryError(f"{data_dir / DB_NAME}: {exc}")
 
 
@@ -181,7 +193,8 @@ class Library:
         except BaseException:
             store.close()
             raise
-        report = OpenReport(bool(reason), reason, added, removed, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        report = OpenReport(bool(reason), reason, added, removed, index.ntotal, seconds)
         library = cls(data_dir, store, index, embedding_model_id, report)
         if library._unsaved:
             library.save_index()  # so the next open loads instead of repairing again
@@ -273,7 +286,7 @@ class Library:
                     "format": 1,
                     "embedding_model_id": self.embedding_model_id,
                     "library_id": self._store.get_meta("library_id"),
-                    # SQLite's state at save time, to tell on the next open which side was ahead.
+                    # SQLite's state at save time: after a crash, tells which side was ahead.
                     "sqlite_chunks": self._store.counts()[1],
                     "sqlite_max_chunk_id": self._store.max_chunk_id(),
                 },

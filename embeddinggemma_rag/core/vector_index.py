@@ -161,7 +161,7 @@ class FaissIndex:
             if sidecar.get(key) != value:
                 return None, f"{key} changed from {sidecar.get(key)} to {value}"
         if sidecar.get("file_size") != size:
-            return None, "the saved vector index is incomplete"
+            return None, "the saved vector index is incomplete (a save was interrupted)"
         try:
             index = cls.load(path)
         except DamagedIndex as exc:

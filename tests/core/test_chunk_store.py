@@ -252,3 +252,21 @@ def test_closed_store_raises(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(LibraryError, match="closed"):
         store.sources()
+
+
+def test_connections_of_finished_threads_are_closed(store: SqliteChunkStore) -> None:
+    for _ in range(20):
+        thread = threading.Thread(target=store.sources)
+        thread.start()
+        thread.join()
+    store.sources()
+    assert len(store._connections) <= 2  # this thread's, and at most the last worker's
+
+
+def test_failed_write_rolls_back(store: SqliteChunkStore) -> None:
+    with pytest.raises(RuntimeError), store._write() as db:
+        db.execute("INSERT INTO sources VALUES ('/x', 0)")
+        raise RuntimeError("boom")
+    assert store.sources() == []
+    store.add_source("/y")  # no transaction was left open
+    assert store.sources() == ["/y"]

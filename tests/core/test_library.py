@@ -73,6 +73,7 @@ def test_open_creates_the_library(data_dir: Path) -> None:
     library = Library.open(data_dir, 768, MODEL)
     assert (data_dir / DB_NAME).exists() and (data_dir / INDEX_NAME).exists()
     assert library.open_report.rebuilt and library.open_report.reason == "no saved vector index"
+    assert library.open_report.describe() == "The vector index is empty."
     assert library.consistency_report().ok and library.dimension == 768
     library.close()
     again = Library.open(data_dir, 768, MODEL)
@@ -158,6 +159,7 @@ def test_dimension_change_recuts_stored_vectors(data_dir: Path) -> None:
     library.close()
     small = Library.open(data_dir, 256, MODEL)
     assert small.open_report.rebuilt and "dimension" in small.open_report.reason
+    assert "Rebuilt" in small.open_report.describe() and small.open_report.vectors == 4
     assert small.dimension == 256 and small.store.get_meta("dimension") == "256"
     assert small.store.chunk_ids().tolist() == ids_before  # nothing was re-embedded
     assert small.consistency_report().ok
