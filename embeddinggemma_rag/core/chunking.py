@@ -49,10 +49,9 @@ def chunk_document(
         raise ValueError(f"chunk size {chunk_tokens} is over the model's {MAX_MODEL_TOKENS} tokens")
     if budget < 16:
         raise ValueError(f"chunk size {chunk_tokens} leaves no room after the prompt {prompt!r}")
-    units = list(_units(text, budget, count_tokens))
     page_starts, page_numbers = _page_table(document)
     chunks: list[Chunk] = []
-    for start, end in _pack(units, budget, overlap_tokens):
+    for start, end in _pack_pages(text, page_starts, budget, overlap_tokens, count_tokens):
         for piece_start, piece_end in _fit(text, prompt, start, end, count_tokens, chunk_tokens):
             passage = text[piece_start:piece_end]
             first = _page_at(page_starts, page_numbers, piece_start)
@@ -62,17 +61,30 @@ def chunk_document(
     return chunks
 
 
-def _units(text: str, budget: int, count_tokens: TokenCounter) -> Iterator[_Unit]:
+def _pack_pages(
+    text: str, page_starts: list[int], budget: int, overlap_tokens: int, count_tokens: TokenCounter
+) -> Iterator[tuple[int, int]]:
+    """Chunk each page on its own: a chunk never spans a page break, so its citation is exact."""
+    bounds = [*page_starts[1:], len(text) + 1]
+    for start, next_start in zip(page_starts, bounds, strict=True):
+        units = list(_units(text, start, next_start - 1, budget, count_tokens))
+        yield from _pack(units, budget, overlap_tokens)
+
+
+def _units(
+    text: str, start: int, end: int, budget: int, count_tokens: TokenCounter
+) -> Iterator[_Unit]:
     """Sentences (or lines) with their token counts, marked where paragraphs and headings begin."""
-    for block_start, block_end in _spans(text, _BLOCK_BREAK, 0, len(text)):
+    for block_start, block_end in _spans(text, _BLOCK_BREAK, start, end):
         is_heading = bool(_HEADING.match(text[block_start:block_end]))
         first = True
-        for start, end in _spans(text, _SENTENCE_END, block_start, block_end):
-            tokens = count_tokens(text[start:end]) - _SPECIAL_TOKENS
+        for unit_start, unit_end in _spans(text, _SENTENCE_END, block_start, block_end):
+            tokens = count_tokens(text[unit_start:unit_end]) - _SPECIAL_TOKENS
             if tokens <= budget:
-                yield _Unit(start, end, tokens, first, is_heading and first)
+                yield _Unit(unit_start, unit_end, tokens, first, is_heading and first)
             else:  # a sentence longer than a chunk: cut it at white space
-                for piece_start, piece_end in _split_long(text, start, end, budget, count_tokens):
+                pieces = _split_long(text, unit_start, unit_end, budget, count_tokens)
+                for piece_start, piece_end in pieces:
                     piece_tokens = count_tokens(text[piece_start:piece_end]) - _SPECIAL_TOKENS
                     yield _Unit(piece_start, piece_end, piece_tokens, first, False)
                     first = False
@@ -179,6 +191,6 @@ def _page_table(document: ParsedDocument) -> tuple[list[int], list[int | None]]:
 
 
 def _page_at(starts: list[int], numbers: list[int | None], offset: int) -> int | None:
-    if not starts:
+    if not starts:  # pragma: no cover - a parsed document always has a page
         return None
     return numbers[max(0, bisect.bisect_right(starts, offset) - 1)]

@@ -158,7 +158,7 @@ class Ingestor:
                 )
             )
             return
-        known = self.library.store.get_document(key)
+        known = self.library.get_document(key)
         if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
             self._unchanged(known)
             return
