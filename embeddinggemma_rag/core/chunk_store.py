@@ -24,8 +24,8 @@ FULL_DIMENSION = 768  # stored vectors are always full size, so a Matryoshka cha
 _VECTOR_BYTES = FULL_DIMENSION * 4
 _IN_BATCH = 500  # ids per `IN (...)`: far under SQLite's 32,766 bound variables
 
+_META_TABLE = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)"
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sources(path TEXT PRIMARY KEY, added_at REAL);
 CREATE TABLE IF NOT EXISTS documents(
     id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER,
@@ -122,19 +122,22 @@ class SqliteChunkStore:
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._guard = threading.Lock()
         self._closed = False
-        db = self._db()
-        # Every statement is IF NOT EXISTS: a kill during creation is finished on next open.
-        db.executescript(_SCHEMA)
-        db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
-        version = int(self.get_meta("schema_version") or 0)
-        if version > SCHEMA_VERSION:
+        try:
+            db = self._db()
+            db.execute(_META_TABLE)
+            version = int(self.get_meta("schema_version") or SCHEMA_VERSION)
+            if version > SCHEMA_VERSION:
+                raise LibraryError(
+                    f"{self.path}: the library was written by a newer version of the app "
+                    f"(schema {version}); update the app to open it"
+                )
+            # Every statement is IF NOT EXISTS: a kill during creation is finished on next open.
+            db.executescript(_SCHEMA)
+            sql = "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)"
+            db.execute(sql, (str(SCHEMA_VERSION),))
+        except BaseException:
             self.close()
-            raise LibraryError(
-                f"{self.path}: the library was written by a newer version of the app "
-                f"(schema {version}); update the app to open it"
-            )
+            raise
 
     def _db(self) -> sqlite3.Connection:
         if self._closed:
