@@ -39,7 +39,9 @@ class ParserWorker:
 
     The child is started with "spawn", also under Linux: forking a process that runs Qt and
     model threads is unsafe, and spawn is what a frozen app gets on Windows and macOS anyway.
-    A frozen app must call `multiprocessing.freeze_support()` first thing in its entry point.
+    A frozen app must call `multiprocessing.freeze_support()` first thing in its entry point,
+    and, as with any spawn child, the child re-imports the entry script: heavy imports (Qt,
+    onnxruntime) belong inside its main(), not at its top, or every parser start pays for them.
     One lock serialises `parse`, so threads may share a worker, one file at a time.
     """
 
