@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -136,6 +137,8 @@ def _retrieval_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The parser sandbox spawns a child process; a frozen app must hand such children over here.
+    multiprocessing.freeze_support()
     args = build_parser().parse_args(argv)
     from embeddinggemma_rag.cli import commands  # after parsing: --help stays instant
 
