@@ -6,7 +6,9 @@ Methods are synchronous and thread-safe; callers run them off the GUI thread.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +17,19 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddinggemma_rag.core import paths
+from embeddinggemma_rag.core.answer_types import Answer, Turn
+from embeddinggemma_rag.core.answering import (
+    RELEVANCE_THRESHOLD,
+    AnswerOptions,
+    answer_question,
+    retrieval_query,
+)
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
 from embeddinggemma_rag.core.chunk_store import DocumentRecord
 from embeddinggemma_rag.core.documents import SearchHit
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import ModelError
+from embeddinggemma_rag.core.generation import LlamaGenerator
 from embeddinggemma_rag.core.ingestion import FileOutcome, Ingestor, IngestProgress, IngestReport
 from embeddinggemma_rag.core.library import Library
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
@@ -30,6 +40,7 @@ EMBEDDING_MODEL_DIR_NAME = "embeddinggemma-300m-q4"
 GENERATOR_MODEL_FILE_NAME = "gemma-3-1b-it-Q4_K_M.gguf"
 
 EmbedderFactory = Callable[[Settings], OnnxEmbedder]
+GeneratorFactory = Callable[[Settings], LlamaGenerator]
 
 
 def embedding_model_path(settings: Settings) -> Path:
@@ -42,6 +53,10 @@ def generator_model_path(settings: Settings) -> Path:
 
 def default_embedder(settings: Settings) -> OnnxEmbedder:
     return OnnxEmbedder(embedding_model_path(settings), threads=settings.threads)
+
+
+def default_generator(settings: Settings) -> LlamaGenerator:
+    return LlamaGenerator(generator_model_path(settings), settings.context_tokens, settings.threads)
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,14 @@ class LibraryStatus:
 class Engine:
     """Library operations for one data directory and one set of models."""
 
-    def __init__(self, settings: Settings, embedder_factory: EmbedderFactory = default_embedder):
+    def __init__(
+        self,
+        settings: Settings,
+        embedder_factory: EmbedderFactory = default_embedder,
+        generator_factory: GeneratorFactory = default_generator,
+    ):
+        # Nothing an engine does may reach the network; only `models download` lifts this.
+        os.environ["HF_HUB_OFFLINE"] = "1"
         self.settings = settings
         self._embedder_factory = embedder_factory
         self._embedder: OnnxEmbedder | None = None
@@ -65,6 +87,11 @@ class Engine:
         self._parser: ParserWorker | None = None
         self._load_lock = threading.Lock()
         self._ingest_lock = threading.Lock()  # one ingest at a time; searches run beside it
+        self._generator_factory = generator_factory
+        self._generator: LlamaGenerator | None = None
+        self._answer_lock = threading.Lock()  # one llama.cpp context: one answer at a time
+        # Random-weight test models give meaningless cosines, so tests and the self-test lower it.
+        self.relevance_threshold = RELEVANCE_THRESHOLD
 
     # Lazy parts ----------------------------------------------------------------------
 
@@ -84,6 +111,13 @@ class Engine:
                     self.settings.data_dir, self.settings.dimension, embedder.model_id
                 )
             return self._library
+
+    @property
+    def generator(self) -> LlamaGenerator:
+        with self._load_lock:
+            if self._generator is None:
+                self._generator = self._generator_factory(self.settings)
+            return self._generator
 
     def _parser_worker(self) -> ParserWorker:
         with self._load_lock:
@@ -144,6 +178,29 @@ class Engine:
         scope_key = str(Path(scope).expanduser().absolute()) if scope else None
         return self.library.search(query, vector, k or self.settings.top_k, mode, scope_key)
 
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        k: int | None = None,
+        scope: Path | None = None,
+        cancel: CancelToken = NEVER_CANCELLED,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer from the library's passages, streaming the text to `on_token` (answering.py)."""
+        started = time.monotonic()
+        hits = self.search(retrieval_query(question, history), k=k, scope=scope)
+        cancel.raise_if_cancelled()
+        options = AnswerOptions(
+            max_answer_tokens=self.settings.max_answer_tokens,
+            temperature=self.settings.temperature,
+            relevance_threshold=self.relevance_threshold,
+        )
+        with self._answer_lock:
+            return answer_question(
+                question, hits, history, lambda: self.generator, options, cancel, on_token, started
+            )
+
     def embed(
         self,
         texts: Sequence[str],
@@ -169,6 +226,9 @@ class Engine:
 
     def close(self) -> None:
         with self._load_lock:
+            if self._generator is not None:
+                self._generator.close()
+                self._generator = None
             if self._parser is not None:
                 self._parser.close()
                 self._parser = None

@@ -1,0 +1,165 @@
+"""Answering a question from the library: retrieval, relevance, streaming and citations."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from embeddinggemma_rag.core.answer_types import Answer, Citation, Turn
+from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
+from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.generation import ChatModel
+from embeddinggemma_rag.core.rag_prompt import (
+    DEFAULT_PROMPT_TOKENS,
+    NumberedPassage,
+    build_rag_messages,
+    prompt_budget,
+    strip_citations,
+)
+from embeddinggemma_rag.core.search import query_terms
+
+# Below this cosine for the best passage the documents are taken not to cover the question,
+# and the model is not asked (it would guess). EmbeddingGemma with its retrieval prompts puts
+# a passage that answers a question around 0.5-0.7 and passages on the same topic that do not
+# answer it around 0.3-0.5 (the model card's example: 0.64 for the answer, 0.49 and 0.30 for
+# neighbours about other planets); text on another subject sits lower still. 0.25 sits under
+# the same-topic band, so it only stops questions the library plainly does not touch: a
+# refused answer the documents do hold costs more than the model saying the passages lack it,
+# which its instructions already ask for.
+RELEVANCE_THRESHOLD = 0.25
+
+NOT_COVERED = (
+    "Your documents do not seem to cover this question. The closest passages are listed "
+    "below; try other words, or add documents that hold the answer."
+)
+
+# Words too common to show that a keyword hit is about the question.
+_STOPWORD_TEXT = (
+    "what which when where who whom whose why how does did do is are was were the and for "
+    "with from that this these those there their about into over under have has had can "
+    "could would should will shall may might must not any all some more most"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# Recent turns that join a follow-up's retrieval query, and how much of the last answer.
+FOLLOW_UP_QUESTIONS = 2
+FOLLOW_UP_ANSWER_CHARS = 300
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    max_answer_tokens: int = 384
+    temperature: float = 0.2
+    prompt_limit: int = DEFAULT_PROMPT_TOKENS
+    relevance_threshold: float = RELEVANCE_THRESHOLD
+
+
+def retrieval_query(question: str, history: Sequence[Turn]) -> str:
+    """The text to search for: the question, plus the recent turns when it is a follow-up.
+
+    "And the second one?" holds nothing to search for on its own; the last questions and the
+    end of the last answer hold what it refers to. (Rewriting the question with the model
+    would cost a second prompt evaluation: seconds on two cores.)
+    """
+    if not history:
+        return question
+    recent = [turn.question for turn in history[-FOLLOW_UP_QUESTIONS:]]
+    tail = strip_citations(history[-1].answer)[-FOLLOW_UP_ANSWER_CHARS:]
+    return "\n".join([question, *reversed(recent), tail]).strip()
+
+
+def is_relevant(question: str, hits: Sequence[SearchHit], threshold: float) -> bool:
+    """Does the best passage reach the threshold, or hold most content words of the question?"""
+    if not hits:
+        return False
+    similarities = [h.similarity for h in hits if h.similarity is not None]
+    if not similarities or max(similarities) >= threshold:
+        return True  # keyword-only search gives no cosine to judge by: trust its matches
+    # A name or code can be in a passage that embeddings rank low: then the passage's words
+    # decide. Two thirds of the question's content words, so one shared word is not enough.
+    words = {w.lower() for w in query_terms(question) if len(w) > 2 and w.lower() not in _STOPWORDS}
+    needed = max(1, math.ceil(len(words) * 2 / 3))
+    return bool(words) and any(
+        len(words & {w.lower() for w in query_terms(h.text)}) >= needed for h in hits
+    )
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Passage numbers cited as [1], [1, 2] or [1][2], in order of first mention."""
+    numbers: dict[int, None] = {}
+    for group in _CITATION.findall(text):
+        for part in re.split(r"[,;]", group):
+            numbers.setdefault(int(part), None)
+    return list(numbers)
+
+
+def build_citations(text: str, passages: Sequence[NumberedPassage]) -> list[Citation]:
+    """A citation for each number the answer uses that was given; invented numbers dropped."""
+    given = {p.number: p.hit for p in passages}
+    return [
+        Citation(
+            number=n,
+            chunk_id=hit.chunk_id,
+            path=hit.path,
+            title=hit.title,
+            page=hit.page,
+            text=hit.text,
+            char_start=hit.char_start,
+            char_end=hit.char_end,
+            score=hit.score,
+        )
+        for n in cited_numbers(text)
+        if (hit := given.get(n)) is not None
+    ]
+
+
+def answer_question(
+    question: str,
+    hits: Sequence[SearchHit],
+    history: Sequence[Turn],
+    generator: Callable[[], ChatModel],
+    options: AnswerOptions = AnswerOptions(),
+    cancel: CancelToken = NEVER_CANCELLED,
+    on_token: Callable[[str], None] | None = None,
+    started: float | None = None,
+) -> Answer:
+    """Answer from `hits` (already retrieved); the generator is loaded only when needed."""
+    started = time.monotonic() if started is None else started
+    if not is_relevant(question, hits, options.relevance_threshold):
+        return Answer(
+            question=question,
+            text=NOT_COVERED,
+            passages=list(hits),
+            grounded=False,
+            seconds=time.monotonic() - started,
+        )
+    model = generator()
+    budget = prompt_budget(model.context_tokens, options.max_answer_tokens, options.prompt_limit)
+    prompt = build_rag_messages(question, hits, history, model, budget)
+    cancel.raise_if_cancelled()
+    pieces: list[str] = []
+    first_token: float | None = None
+    stream = model.stream_chat(
+        prompt.messages, options.max_answer_tokens, options.temperature, cancel
+    )
+    for piece in stream:
+        if first_token is None:
+            first_token = time.monotonic() - started
+        pieces.append(piece)
+        if on_token is not None:
+            on_token(piece)
+    text = "".join(pieces).strip()
+    return Answer(
+        question=question,
+        text=text,
+        citations=build_citations(text, prompt.passages),
+        passages=[p.hit for p in prompt.passages],
+        grounded=True,
+        cancelled=cancel.cancelled,
+        prompt_tokens=prompt.prompt_tokens,
+        seconds_to_first_token=first_token,
+        seconds=time.monotonic() - started,
+    )

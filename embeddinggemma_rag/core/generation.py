@@ -1,0 +1,226 @@
+"""The answer-writing model: a GGUF chat model run by llama.cpp, streamed token by token."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from embeddinggemma_rag.core import model_files, paths
+from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
+from embeddinggemma_rag.core.errors import ModelError
+
+Message = dict[str, str]
+CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
+# llama-cpp-python's name for the template it read from the GGUF metadata. Naming it keeps
+# llama-cpp-python from swapping in a built-in format it "guesses" from the template, so what
+# we count in `count_chat_tokens` is exactly what the model is given.
+_METADATA_FORMAT = "chat_template.default"
+
+
+class ChatModel(Protocol):
+    """What answering needs from a generator; tests substitute a scripted fake."""
+
+    context_tokens: int
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_chat_tokens(self, messages: Sequence[Message]) -> int: ...
+
+    def stream_chat(
+        self, messages: list[Message], max_tokens: int, temperature: float, cancel: CancelToken
+    ) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+def read_chat_template(path: Path) -> str:
+    """The chat template of a GGUF, read with the tokenizer only (fast); ModelError if none."""
+    # A vocab-only load still makes a context, and llama.cpp then logs an error-level line
+    # ("n_ctx_train (0)") through llama-cpp-python's callback, which prints to sys.stderr.
+    with contextlib.redirect_stderr(io.StringIO()):
+        llama = _load(path, vocab_only=True)
+    try:
+        template = _chat_template(llama, path)
+        _probe_template(_formatter(llama, template, path), path)
+        return template
+    finally:
+        llama.close()
+
+
+class LlamaGenerator:
+    """A GGUF chat model; one conversation at a time (llama.cpp contexts are not thread-safe)."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        context_tokens: int = 2048,
+        threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.model_path = model_files.locate_generator_model(model_path)
+        self.context_tokens = context_tokens
+        self.seed = seed
+        threads = threads or paths.physical_cores()
+        self._llama = _load(
+            self.model_path,
+            n_ctx=context_tokens,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=seed,
+            chat_format=_METADATA_FORMAT,
+        )
+        try:
+            template = _chat_template(self._llama, self.model_path)
+            self._formatter = _formatter(self._llama, template, self.model_path)
+            self._system_role = _probe_template(self._formatter, self.model_path)
+        except BaseException:
+            self._llama.close()
+            raise
+        self._lock = threading.Lock()
+        self._cancel: CancelToken = NEVER_CANCELLED
+        # Asked by llama.cpp between graph nodes, so a cancel also stops a long prompt
+        # evaluation (seconds on two cores) instead of waiting for the first token.
+        self._abort = _ABORT_CALLBACK(lambda _: self._cancel.cancelled)
+        from llama_cpp import llama_cpp as low_level
+
+        low_level.llama_set_abort_callback(self._llama.ctx, self._abort, None)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of plain text in this model's vocabulary (no BOS, no special tokens)."""
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def count_chat_tokens(self, messages: Sequence[Message]) -> int:
+        """Exact prompt tokens of a conversation rendered with the model's chat template."""
+        rendered = self._formatter(messages=self._adapt(messages))
+        # Tokenised as llama-cpp-python's chat handler does before generating.
+        tokens = self._llama.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+        return len(tokens)
+
+    def stream_chat(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        temperature: float,
+        cancel: CancelToken = NEVER_CANCELLED,
+    ) -> Iterator[str]:
+        """Yield the answer's text piece by piece; stops (without error) once `cancel` is set."""
+        with self._lock:
+            self._cancel = cancel
+            try:
+                yield from self._stream(messages, max_tokens, temperature, cancel)
+            finally:
+                self._cancel = NEVER_CANCELLED
+
+    def _stream(
+        self, messages: list[Message], max_tokens: int, temperature: float, cancel: CancelToken
+    ) -> Iterator[str]:
+        if cancel.cancelled:
+            return
+        chunks: Any = self._llama.create_chat_completion(
+            messages=self._adapt(messages),  # type: ignore[arg-type]
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=self.seed,
+            stream=True,
+        )
+        try:
+            while not cancel.cancelled:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                except RuntimeError:
+                    if cancel.cancelled:  # llama_decode aborted by our callback
+                        return
+                    raise
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+        finally:
+            chunks.close()  # ends llama-cpp-python's generator: no further decoding
+
+    def _adapt(self, messages: Sequence[Message]) -> list[Message]:
+        """Fold a system message into the first user turn for templates without that role."""
+        if self._system_role or not messages or messages[0]["role"] != "system":
+            return [dict(m) for m in messages]
+        system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
+        if rest and rest[0]["role"] == "user":
+            rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+            return rest
+        return [{"role": "user", "content": system}, *rest]
+
+    def close(self) -> None:
+        with self._lock:
+            self._llama.close()
+
+
+_ABORT_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
+
+
+def _load(path: Path, **options: Any) -> Any:
+    """A llama_cpp.Llama, with every load failure turned into one ModelError naming the file."""
+    path = model_files.locate_generator_model(path)
+    from llama_cpp import Llama  # loads the llama.cpp shared library: only when needed
+
+    try:
+        return Llama(model_path=str(path), verbose=False, **options)
+    except Exception as exc:  # ValueError mostly; a Jinja error for a template that won't parse
+        if type(exc).__module__.startswith("jinja2"):
+            raise ModelError(path, f"has a chat template that does not parse ({exc})") from exc
+        # llama-cpp-python only says "Failed to load model from file": the path, said once.
+        raise ModelError(path, "cannot be loaded by llama.cpp (truncated or damaged?)") from exc
+
+
+def _chat_template(llama: Any, path: Path) -> str:
+    template = llama.metadata.get(CHAT_TEMPLATE_KEY)
+    if not template:
+        raise ModelError(path, "has no chat template in its metadata; use an instruct (chat) model")
+    return str(template)
+
+
+def _formatter(llama: Any, template: str, path: Path) -> Any:
+    """The same renderer llama-cpp-python builds from the metadata.
+
+    Jinja2ChatFormatter renders in jinja2's ImmutableSandboxedEnvironment: a template from a
+    downloaded file can read its variables but not reach Python attributes or call functions
+    beyond the few the formatter passes, so rendering it executes no arbitrary code.
+    """
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    eos, bos = llama.token_eos(), llama.token_bos()
+    try:
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+    except Exception as exc:  # a Jinja syntax error in the file's template
+        raise ModelError(path, f"has a chat template that does not parse ({exc})") from exc
+
+
+def _probe_template(formatter: Any, path: Path) -> bool:
+    """Check the template renders a conversation; True when it takes a system message.
+
+    Some templates (Mistral's, Gemma 2's) raise on a system message: the instructions then go
+    into the first user turn.
+    """
+    user = [{"role": "user", "content": "u"}]
+    try:
+        formatter(messages=[{"role": "system", "content": "s"}, *user])
+        return True
+    except Exception:  # the template's own raise_exception, or a Jinja error
+        pass
+    try:
+        formatter(messages=user)
+    except Exception as exc:  # broken, or stopped by the sandbox (SecurityError)
+        reason = f"has a chat template that cannot be rendered ({type(exc).__name__}: {exc})"
+        raise ModelError(path, reason) from exc
+    return False
