@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
+from embeddinggemma_rag.cli.model_commands import cmd_ask, cmd_models, cmd_self_test
 from embeddinggemma_rag.cli.output import ProgressLine, print_json
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.documents import SearchHit
@@ -199,8 +200,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "search": cmd_search,
     "embed": cmd_embed,
     "status": cmd_status,
-    "ask": _not_yet("ask"),
-    "models": _not_yet("models"),
-    "self-test": _not_yet("self-test"),
+    "ask": cmd_ask,
+    "models": cmd_models,
+    "self-test": cmd_self_test,
     "bench": _not_yet("bench"),
 }
