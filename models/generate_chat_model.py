@@ -265,7 +265,10 @@ def write_hf_checkpoint(directory: Path, seed: int) -> None:
         check.vocab_size(),
         check.encode("Hello world, how are you?", out_type=str),
     )
-    tb.write_json(directory / "tokenizer_config.json", tb.tokenizer_config(tb.GEMMA_CHAT_TEMPLATE))
+    tb.write_json(
+        directory / "tokenizer_config.json",
+        tb.tokenizer_config(tb.GEMMA_CHAT_TEMPLATE, add_eos_token=False),
+    )
 
     config = Gemma3TextConfig(
         **GEMMA3_1B,  # type: ignore[arg-type]
@@ -306,7 +309,7 @@ def write_full(out: Path, seed: int, llama_src: Path | None, threads: int) -> di
     converter_root = llama_cpp_source(llama_src)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".chat-build-") as tmp:
-        checkpoint = Path(tmp) / "hf"
+        checkpoint = Path(tmp) / "gemma-3-1b-random"  # the converter names the model after it
         t0 = time.monotonic()
         write_hf_checkpoint(checkpoint, seed)
         timings["checkpoint_s"] = time.monotonic() - t0

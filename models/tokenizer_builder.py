@@ -161,11 +161,17 @@ def build_tokenizer(size: int, seed: int = 0) -> Tokenizer:
     return tokenizer
 
 
-def tokenizer_config(chat_template: str | None = None) -> dict[str, object]:
-    """The transformers-style tokenizer_config.json matching `build_tokenizer`'s ids."""
+def tokenizer_config(
+    chat_template: str | None = None, add_eos_token: bool = True
+) -> dict[str, object]:
+    """The transformers-style tokenizer_config.json matching `build_tokenizer`'s ids.
+
+    EmbeddingGemma appends `<eos>` to every input; a chat model must not (llama.cpp would end
+    every prompt with it), so chat checkpoints pass `add_eos_token=False`.
+    """
     config: dict[str, object] = {
         "add_bos_token": True,
-        "add_eos_token": True,
+        "add_eos_token": add_eos_token,
         "bos_token": BOS,
         "eos_token": EOS,
         "pad_token": PAD,

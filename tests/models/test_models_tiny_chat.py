@@ -29,6 +29,12 @@ def test_metadata(llm: llama_cpp.Llama) -> None:
     assert (llm.token_bos(), llm.token_eos()) == (2, 1)
 
 
+def test_prompts_get_bos_but_no_eos(llm: llama_cpp.Llama) -> None:
+    # An <eos> after the prompt would tell the model the conversation is over.
+    tokens = llm.tokenize(b"hi")
+    assert tokens[0] == 2 and tokens[-1] != 1
+
+
 def test_byte_level_vocabulary_round_trips(llm: llama_cpp.Llama) -> None:
     text = "Größe café – 東京 🚀\n\ttabs"
     tokens = llm.tokenize(text.encode(), add_bos=False)
