@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from embeddinggemma_rag.core.answer_types import Answer, Citation, Turn
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
 from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.errors import RagError
 from embeddinggemma_rag.core.generation import ChatModel
 from embeddinggemma_rag.core.rag_prompt import (
     DEFAULT_PROMPT_TOKENS,
@@ -53,7 +54,7 @@ FOLLOW_UP_ANSWER_CHARS = 300
 class AnswerOptions:
     max_answer_tokens: int = 384
     temperature: float = 0.2
-    prompt_limit: int = DEFAULT_PROMPT_TOKENS
+    prompt_target: int = DEFAULT_PROMPT_TOKENS
     relevance_threshold: float = RELEVANCE_THRESHOLD
 
 
@@ -137,8 +138,13 @@ def answer_question(
             seconds=time.monotonic() - started,
         )
     model = generator()
-    budget = prompt_budget(model.context_tokens, options.max_answer_tokens, options.prompt_limit)
-    prompt = build_rag_messages(question, hits, history, model, budget)
+    budget = prompt_budget(model.context_tokens, options.max_answer_tokens)
+    prompt = build_rag_messages(question, hits, history, model, budget, options.prompt_target)
+    if not prompt.passages:
+        raise RagError(
+            f"No passage fits beside the question in the model's context ({budget} tokens "
+            "after room for the answer): shorten the question or raise context_tokens."
+        )
     cancel.raise_if_cancelled()
     pieces: list[str] = []
     first_token: float | None = None
