@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,10 +41,7 @@ class ChatModel(Protocol):
 
 def read_chat_template(path: Path) -> str:
     """The chat template of a GGUF, read with the tokenizer only (fast); ModelError if none."""
-    # A vocab-only load still makes a context, and llama.cpp then logs an error-level line
-    # ("n_ctx_train (0)") through llama-cpp-python's callback, which prints to sys.stderr.
-    with contextlib.redirect_stderr(io.StringIO()):
-        llama = _load(path, vocab_only=True)
+    llama = _load(path, vocab_only=True)
     try:
         template = _chat_template(llama, path)
         _probe_template(_formatter(llama, template, path), path)
@@ -170,7 +168,13 @@ def _load(path: Path, **options: Any) -> Any:
     from llama_cpp import Llama  # loads the llama.cpp shared library: only when needed
 
     try:
-        return Llama(model_path=str(path), verbose=False, **options)
+        # llama-cpp-python 0.3.x maps ggml's log levels off by one, so with verbose=False
+        # warnings ("using full-size SWA cache") still reach stderr through its callback,
+        # which prints to sys.stderr: catch them here, and silence the callback afterwards.
+        with contextlib.redirect_stderr(io.StringIO()):
+            llama = Llama(model_path=str(path), verbose=False, **options)
+        logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
+        return llama
     except Exception as exc:  # ValueError mostly; a Jinja error for a template that won't parse
         if type(exc).__module__.startswith("jinja2"):
             raise ModelError(path, f"has a chat template that does not parse ({exc})") from exc

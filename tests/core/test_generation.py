@@ -158,6 +158,10 @@ def test_template_without_system_role_gets_instructions_in_the_first_turn(
         model.close()
 
 
-def test_read_chat_template_is_quiet(capfd: pytest.CaptureFixture[str]) -> None:
+def test_loading_is_quiet(capfd: pytest.CaptureFixture[str]) -> None:
     assert "messages" in read_chat_template(TINY_CHAT_MODEL)
+    # Past the trained context llama.cpp warns (and would print, verbose=False or not).
+    model = LlamaGenerator(TINY_CHAT_MODEL, context_tokens=8192, threads=1)
+    list(model.stream_chat(MESSAGES, 2, 0.2, CancelToken()))
+    model.close()
     assert capfd.readouterr().err == ""
