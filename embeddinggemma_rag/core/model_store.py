@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -157,19 +157,18 @@ def verify_models(settings: Settings) -> list[ModelStatus]:
             try:
                 check_loads(spec.kind, status.path, settings.threads)
             except ModelError as error:
-                status = _with_problem(status, str(error))
+                status = replace(status, problem=str(error))
         statuses.append(status)
     return statuses
 
 
 def _status(spec: ModelSpec, settings: Settings, rehash: bool) -> ModelStatus:
-    path = (
-        embedding_model_path(settings)
-        if spec.kind == "embedding"
-        else generator_model_path(settings)
-    )
-    configured = settings.embedding_model if spec.kind == "embedding" else settings.generator_model
-    local_name = EMBEDDING_MODEL_DIR_NAME if spec.kind == "embedding" else GENERATOR_MODEL_FILE_NAME
+    if spec.kind == "embedding":
+        path, configured = embedding_model_path(settings), settings.embedding_model
+        local_name = EMBEDDING_MODEL_DIR_NAME
+    else:
+        path, configured = generator_model_path(settings), settings.generator_model
+        local_name = GENERATOR_MODEL_FILE_NAME
     default = path == paths.models_dir() / local_name
     files = _model_files(spec, path, default)
     missing = [p for p, required in files if required and not p.is_file()]
@@ -183,7 +182,8 @@ def _status(spec: ModelSpec, settings: Settings, rehash: bool) -> ModelStatus:
         checksum="missing" if missing else "unpinned",
     )
     if missing:
-        return _with_problem(status, str(ModelError(missing[0], f"{spec.kind} model file missing")))
+        reason = f"{spec.kind} model file missing"
+        return replace(status, problem=str(ModelError(missing[0], reason)))
     if not default:
         return status  # files the user imported: nothing recorded to compare them with
     pins = read_checksums(paths.models_dir())
@@ -196,9 +196,9 @@ def _status(spec: ModelSpec, settings: Settings, rehash: bool) -> ModelStatus:
             continue
         if model_files.file_sha256(local, cache) != expected:
             reason = "does not match its recorded SHA-256 (damaged or tampered with)"
-            return _with_problem(status, str(ModelError(local, reason)), checksum="mismatch")
+            return replace(status, problem=str(ModelError(local, reason)), checksum="mismatch")
         checked += 1
-    return _with_problem(status, "", checksum="ok" if checked else "unpinned")
+    return replace(status, checksum="ok" if checked else "unpinned")
 
 
 def _model_files(spec: ModelSpec, path: Path, default: bool) -> list[tuple[Path, bool]]:
@@ -210,18 +210,6 @@ def _model_files(spec: ModelSpec, path: Path, default: bool) -> list[tuple[Path,
     if not default:
         return [(path / name, True) for name in sorted(required)]
     return [(path / f.path, f.path in required) for f in spec.files]
-
-
-def _with_problem(status: ModelStatus, problem: str, checksum: str | None = None) -> ModelStatus:
-    return ModelStatus(
-        status.kind,
-        status.path,
-        status.configured,
-        status.present,
-        status.size_bytes,
-        checksum or status.checksum,
-        problem,
-    )
 
 
 def check_loads(kind: str, path: Path, threads: int = 1) -> None:
