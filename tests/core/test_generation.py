@@ -165,3 +165,37 @@ def test_loading_is_quiet(capfd: pytest.CaptureFixture[str]) -> None:
     list(model.stream_chat(MESSAGES, 2, 0.2, CancelToken()))
     model.close()
     assert capfd.readouterr().err == ""
+
+
+FULL_SIZE_MODEL = (
+    Path(__file__).resolve().parents[2] / "models/generated/gemma-3-1b-random-Q4_K_M.gguf"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL_SIZE_MODEL.exists(), reason="full-size random GGUF not generated")
+def test_cancel_interrupts_a_long_prompt_evaluation() -> None:
+    """Seconds of prompt reading on two cores: cancel must not wait for the first token."""
+    model = LlamaGenerator(FULL_SIZE_MODEL, context_tokens=2048)
+    messages = [{"role": "user", "content": "word " * 700}]  # about 1,400 tokens
+    assert model.count_chat_tokens(messages) < 2048 - 16
+    cancel = CancelToken()
+    pieces: list[str] = []
+    ended = threading.Event()
+
+    def run() -> None:
+        try:
+            pieces.extend(model.stream_chat(messages, 16, 0.2, cancel))
+        finally:
+            ended.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        assert not ended.wait(1.0)  # still reading the prompt
+        cancel.cancel()
+        assert ended.wait(3.0), "prompt evaluation did not stop"
+        assert pieces == []
+    finally:
+        worker.join()
+        model.close()
