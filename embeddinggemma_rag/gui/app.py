@@ -1,0 +1,77 @@
+"""Starting the desktop app: the Qt application, the window, and errors before it exists.
+
+Nothing heavy is imported at the top: a parser child process (spawned, not forked) imports
+the entry script again, and it should not pay for Qt; and the window should be up before
+onnxruntime and FAISS have been imported (that happens on a worker thread).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from embeddinggemma_rag.core.settings import Settings
+    from embeddinggemma_rag.gui.engine_host import EngineFactory
+
+
+def run_app(settings: Settings, engine_factory: EngineFactory | None = None) -> int:
+    """Show the window and run until it is closed; the exit status of the event loop."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from embeddinggemma_rag import APP_NAME
+    from embeddinggemma_rag.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setDesktopFileName("embeddinggemma-rag")
+    window = MainWindow(settings, engine_factory) if engine_factory else MainWindow(settings)
+    _route_uncaught_exceptions(window)
+    window.show()
+    QTimer.singleShot(0, window.start)  # first paint, then the model check
+    return int(app.exec())
+
+
+def _route_uncaught_exceptions(window: object) -> None:
+    """An exception escaping a slot reaches the user like any other error, not stderr alone."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+        previous(kind, exc, tb)  # type: ignore[arg-type]
+        window.errors.report(exc, "finish that")  # type: ignore[attr-defined]
+
+    sys.excepthook = hook
+
+
+def main() -> int:
+    """Entry point of the `embeddinggemma-rag-gui` script."""
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # a frozen app's parser child starts here
+    from embeddinggemma_rag.core.errors import RagError
+    from embeddinggemma_rag.core.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except RagError as error:
+        _show_startup_error(error.message)
+        return 1
+    return run_app(settings)
+
+
+def _show_startup_error(message: str) -> None:
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from embeddinggemma_rag import APP_NAME
+
+    _app = QApplication.instance() or QApplication(sys.argv)
+    box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, message)
+    box.setTextFormat(box.textFormat().PlainText)
+    box.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The conversation being held: asks through the engine host, streams, saves every turn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from embeddinggemma_rag.core.answer_types import Answer, Turn
+from embeddinggemma_rag.core.conversations import ConversationStore, SavedTurn, export_markdown
+from embeddinggemma_rag.gui.chat_view import ChatEntry, ChatView
+from embeddinggemma_rag.gui.engine_host import EngineHost
+from embeddinggemma_rag.gui.errors import ErrorReporter, describe
+from embeddinggemma_rag.gui.jobs import Job
+
+STOPPED = "Stopped before the end."
+
+
+class ChatController(QObject):
+    """Owns the current conversation; the view only shows it."""
+
+    conversations_changed = Signal()
+    answer_finished = Signal(object)  # the Answer shown (tests and screenshots wait for it)
+
+    def __init__(self, host: EngineHost, view: ChatView, errors: ErrorReporter) -> None:
+        super().__init__(view)
+        self.host, self.view, self.errors = host, view, errors
+        self.store = ConversationStore(host.settings.data_dir)
+        self.conversation_id: int | None = None
+        self.job: Job | None = None
+        view.ask_requested.connect(self.ask)
+        view.stop_requested.connect(self.stop)
+
+    # Asking ----------------------------------------------------------------------------
+
+    def ask(self, question: str, scope: str | None = None) -> None:
+        if self.job is not None:
+            return
+        # Follow-ups carry the earlier turns; stopped answers with no text add nothing.
+        history = [
+            Turn(e.question, e.answer.text)
+            for e in self.view.entries
+            if e.answer is not None and e.answer.text.strip()
+        ]
+        self.view.begin_answer(question, scope)
+        job = self.host.ask(question, history, Path(scope) if scope else None)
+        job.tokens.connect(self.view.append_tokens)
+        job.succeeded.connect(self._on_job_succeeded)
+        job.cancelled.connect(self._on_job_cancelled)
+        job.failed.connect(self._on_job_failed)
+        self.job = job
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def _on_job_succeeded(self, answer: Answer) -> None:
+        self._finish(answer, STOPPED if answer.cancelled else "")
+
+    def _on_job_cancelled(self) -> None:
+        entry = self.view.entries[-1]
+        self._finish(Answer(entry.question, entry.partial.strip(), cancelled=True), STOPPED)
+
+    def _on_job_failed(self, exc: BaseException) -> None:
+        self.job = None
+        entry = self.view.entries[-1]
+        self.view.finish_answer(None, f"No answer: {describe(exc, '').message}")
+        if not self.view.question_box.toPlainText().strip():
+            self.view.question_box.setPlainText(entry.question)  # ready to ask again
+        self.errors.report(exc, "answer the question")
+
+    def _finish(self, answer: Answer, note: str) -> None:
+        self.job = None
+        self.view.finish_answer(answer, note)
+        entry = self.view.entries[-1]
+        try:
+            if self.conversation_id is None:
+                self.conversation_id = self.store.create(entry.question)
+            self.store.add_turn(
+                self.conversation_id, SavedTurn(entry.question, answer, entry.scope)
+            )
+        except Exception as exc:  # the answer stays on screen; only saving failed
+            self.errors.report(exc, "save the conversation")
+        self.conversations_changed.emit()
+        self.answer_finished.emit(answer)
+
+    # Conversations ---------------------------------------------------------------------
+
+    def new_conversation(self) -> None:
+        self.stop()
+        self.conversation_id = None
+        self.view.show_entries([])
+        self.view.question_box.setFocus()
+        self.conversations_changed.emit()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if self.job is not None or conversation_id == self.conversation_id:
+            return
+        try:
+            conversation = self.store.load(conversation_id)
+        except Exception as exc:
+            self.errors.report(exc, "open the conversation")
+            return
+        self.conversation_id = conversation_id
+        self.view.show_entries(
+            [
+                ChatEntry(t.question, t.scope, t.answer, note=STOPPED if t.answer.cancelled else "")
+                for t in conversation.turns
+            ]
+        )
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        self.store.delete(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.new_conversation()
+        self.conversations_changed.emit()
+
+    def export(self, conversation_id: int, path: Path) -> None:
+        path.write_text(export_markdown(self.store.load(conversation_id)), encoding="utf-8")
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,98 @@
+"""Saved conversations: the list, and new, export and delete."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from embeddinggemma_rag.core.conversations import ConversationSummary
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+def when(timestamp: float) -> str:
+    today = time.strftime("%Y-%m-%d")
+    day = time.strftime("%Y-%m-%d", time.localtime(timestamp))
+    return time.strftime("%H:%M" if day == today else "%d %b %Y", time.localtime(timestamp))
+
+
+class ConversationsPanel(QWidget):
+    new_clicked = Signal()
+    open_requested = Signal(int)
+    export_requested = Signal(int)
+    delete_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setAccessibleName("Saved conversations")
+        self.list.itemActivated.connect(self._on_list_item_activated)
+        self.list.itemClicked.connect(self._on_list_item_activated)
+        self.list.currentItemChanged.connect(self._on_list_current_item_changed)
+        self.new_button = QPushButton("New")
+        self.new_button.setAccessibleName("New conversation")
+        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        self.new_button.clicked.connect(self.new_clicked)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setAccessibleName("Export conversation to Markdown")
+        self.export_button.clicked.connect(self._on_export_button_clicked)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setAccessibleName("Delete conversation")
+        self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.new_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.delete_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.list, 1)
+        self._on_list_current_item_changed()
+
+    def set_conversations(
+        self, conversations: Sequence[ConversationSummary], current: int | None
+    ) -> None:
+        self.list.blockSignals(True)  # rebuilding is not the user choosing one
+        self.list.clear()
+        for summary in conversations:
+            item = QListWidgetItem(
+                f"{summary.title}\n{when(summary.updated_at)} · {summary.turn_count} questions"
+            )
+            item.setData(ID_ROLE, summary.id)
+            item.setToolTip(summary.title)
+            self.list.addItem(item)
+            if summary.id == current:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        self._on_list_current_item_changed()
+
+    def selected_id(self) -> int | None:
+        item = self.list.currentItem()
+        return int(item.data(ID_ROLE)) if item is not None else None
+
+    def _on_list_item_activated(self, item: QListWidgetItem) -> None:
+        self.open_requested.emit(int(item.data(ID_ROLE)))
+
+    def _on_list_current_item_changed(self, *_: object) -> None:
+        chosen = self.selected_id() is not None
+        self.export_button.setEnabled(chosen)
+        self.delete_button.setEnabled(chosen)
+
+    def _on_export_button_clicked(self) -> None:
+        if (conversation_id := self.selected_id()) is not None:
+            self.export_requested.emit(conversation_id)
+
+    def _on_delete_button_clicked(self) -> None:
+        if (conversation_id := self.selected_id()) is not None:
+            self.delete_requested.emit(conversation_id)

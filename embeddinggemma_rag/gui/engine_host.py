@@ -1,0 +1,303 @@
+"""The engine seen from the GUI: loads it in the background, queues ingests, starts answers.
+
+Importing the engine pulls in onnxruntime, FAISS and numpy (over a second), so it happens on a
+worker thread and the window is usable first. Every engine call runs in a job; this object
+only keeps the queue and relays results as signals. Pause is a `threading.Event` checked from
+the ingest progress callback (the job blocks between files or batches while paused); cancel
+stops the ingest, and the next ingest resumes it, because unchanged files are skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from embeddinggemma_rag.core.answer_types import Turn
+from embeddinggemma_rag.core.settings import Settings
+from embeddinggemma_rag.gui.jobs import Job, JobContext, JobRunner
+
+if TYPE_CHECKING:
+    from embeddinggemma_rag.core.engine import Engine
+
+EngineFactory = Callable[[Settings], "Engine"]
+EMBEDDING, GENERATOR = "embedding", "generator"
+
+
+def default_engine_factory(settings: Settings) -> Engine:
+    from embeddinggemma_rag.core.engine import Engine
+
+    return Engine(settings)
+
+
+class EngineHost(QObject):
+    """Owns the `Engine` and the `JobRunner`; the GUI thread never calls the engine."""
+
+    model_state_changed = Signal(str, str)  # which (EMBEDDING or GENERATOR), state text
+    status_changed = Signal(object)  # LibraryStatus
+    ingest_started = Signal(object)  # the ingest Job: progress, items (FileOutcome), pause
+    ingest_finished = Signal(object)  # IngestReport, or None when it failed
+    failed = Signal(object, str)  # exception, what was being done
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine_factory: EngineFactory = default_engine_factory,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.runner = JobRunner(parent=self)
+        self._factory = engine_factory
+        self._engine: Engine | None = None
+        self._engine_made = threading.Event()
+        self._ingest_job: Job | None = None
+        self._pending_paths: list[str] = []
+        self._pending_rescan = False
+        self._pending_reindex = False
+        self._status_job: Job | None = None
+        self._status_dirty = False
+
+    # Start-up and shutdown -------------------------------------------------------------
+
+    def start(self, rescan: bool = True) -> None:
+        """Make the engine and load the embedding model; then rescan and load the generator."""
+        self._engine_made.clear()
+        self.model_state_changed.emit(EMBEDDING, "loading…")
+        job = self.runner.start("load", self._load)
+        job.succeeded.connect(self._on_load_succeeded)
+        job.failed.connect(self._on_load_failed)
+        if rescan:
+            self.rescan()
+
+    def reload(self, settings: Settings, rescan: bool = False) -> None:
+        """Use new settings: stop every job, then close the engine and make a new one."""
+        self.settings = settings
+        self.cancel_ingest()
+        for job in self.runner.active():
+            job.cancel()
+        self._engine_made.clear()  # jobs started from now on wait for the new engine
+        self._when_idle(lambda: self.start(rescan))
+
+    def _when_idle(self, callback: Callable[[], None]) -> None:
+        if self.runner.active():
+            QTimer.singleShot(50, lambda: self._when_idle(callback))
+        else:
+            callback()
+
+    def _load(self, ctx: JobContext) -> Any:
+        retiring, self._engine = self._engine, None
+        if retiring is not None:
+            retiring.close()  # here, not on the GUI thread: it may save a large index
+        try:
+            self._engine = self._factory(self.settings)
+        finally:
+            self._engine_made.set()  # waiting jobs then fail on a missing engine, never hang
+        self._engine.embedder  # noqa: B018 - the property loads the model
+        return self._engine.status()
+
+    def _on_load_succeeded(self, status: Any) -> None:
+        self.model_state_changed.emit(EMBEDDING, "ready")
+        self.status_changed.emit(status)
+        engine_type = type(self._engine)
+        if isinstance(getattr(engine_type, "generator", None), property):
+            self.model_state_changed.emit(GENERATOR, "loading…")
+            job = self.runner.start("load generator", self._load_generator)
+            job.succeeded.connect(self._on_generator_loaded)
+            job.failed.connect(self._on_generator_failed)
+
+    def _on_load_failed(self, exc: BaseException) -> None:
+        self.model_state_changed.emit(EMBEDDING, "not loaded")
+        self.failed.emit(exc, "load the embedding model")
+
+    def _load_generator(self, ctx: JobContext) -> None:
+        self.engine(ctx).generator  # type: ignore[attr-defined]  # noqa: B018
+
+    def _on_generator_loaded(self, _: object) -> None:
+        self.model_state_changed.emit(GENERATOR, "ready")
+
+    def _on_generator_failed(self, exc: BaseException) -> None:
+        # Not reported as an error yet: the library works without it, and asking says why.
+        self.model_state_changed.emit(GENERATOR, f"not loaded ({exc})")
+
+    def engine(self, ctx: JobContext) -> Engine:
+        """The engine, for job functions: waits (cancellably) until it has been made."""
+        while not self._engine_made.wait(0.05):
+            ctx.check()
+        if self._engine is None:
+            raise RuntimeError("the engine could not be created")
+        return self._engine
+
+    def close(self) -> None:
+        """Cancel every job, wait for the workers, then close the engine (saving the index)."""
+        self.runner.shutdown()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    # Library ---------------------------------------------------------------------------
+
+    def ingest(self, paths: Sequence[Path | str]) -> None:
+        for path in map(str, paths):
+            if path not in self._pending_paths:
+                self._pending_paths.append(path)
+        self._start_next_ingest()
+
+    def rescan(self) -> None:
+        self._pending_rescan = True
+        self._start_next_ingest()
+
+    def reindex(self) -> None:
+        """Forget every document and index the same sources again (after a chunking change)."""
+        self._pending_reindex = True
+        self._start_next_ingest()
+
+    @property
+    def ingest_job(self) -> Job | None:
+        return self._ingest_job
+
+    def cancel_ingest(self) -> None:
+        """Stop the running ingest and drop the queued ones; what was stored stays."""
+        self._pending_paths.clear()
+        self._pending_rescan = self._pending_reindex = False
+        if self._ingest_job is not None:
+            self._ingest_job.cancel()
+
+    def _start_next_ingest(self) -> None:
+        if self._ingest_job is not None or self.runner.closed:
+            return
+        rescan, paths = self._pending_rescan, [Path(p) for p in self._pending_paths]
+        reindex = self._pending_reindex
+        if not (rescan or reindex or paths):
+            return
+        self._pending_rescan = self._pending_reindex = False
+        self._pending_paths = []
+
+        def work(ctx: JobContext) -> Any:
+            engine = self.engine(ctx)
+
+            def on_progress(progress: Any) -> None:
+                ctx.check()  # the pause point
+                total = progress.files_total
+                ctx.progress(progress, progress.files_done / total if total else None)
+
+            report, targets = None, list(paths)
+            if reindex:  # remove() forgets the sources too: index them again by name
+                sources = [Path(source) for source in engine.library.sources()]
+                engine.remove(sources)
+                targets = sources + targets
+            elif rescan:
+                report = engine.rescan(ctx.cancel, on_progress, ctx.item)
+            if targets:  # even when cancelled: it records the folders as sources first
+                report = engine.ingest(targets, ctx.cancel, on_progress, ctx.item)
+            return report, engine.status()
+
+        job = self.runner.start("ingest", work)
+        job.succeeded.connect(self._on_ingest_succeeded)
+        job.failed.connect(self._on_ingest_failed)
+        job.finished.connect(self._on_ingest_job_finished)
+        self._ingest_job = job
+        self.ingest_started.emit(job)
+
+    def _on_ingest_succeeded(self, result: tuple[Any, Any]) -> None:
+        report, status = result
+        self.ingest_finished.emit(report)
+        self.status_changed.emit(status)
+
+    def _on_ingest_failed(self, exc: BaseException) -> None:
+        self.ingest_finished.emit(None)
+        self.failed.emit(exc, "index the files")
+        self.refresh_status()
+
+    def _on_ingest_job_finished(self) -> None:
+        self._ingest_job = None
+        # A 0 ms timer: the job's other signals are all delivered before the next starts.
+        QTimer.singleShot(0, self._start_next_ingest)
+
+    def remove(self, paths: Sequence[Path | str]) -> None:
+        targets = [Path(p) for p in paths]
+        job = self.runner.start("remove", lambda ctx: self.engine(ctx).remove(targets))
+        job.failed.connect(lambda exc: self.failed.emit(exc, "remove from the library"))
+        job.finished.connect(self.refresh_status)
+
+    def refresh_status(self) -> None:
+        """Read the library's documents again; requests during a read are merged into one."""
+        if self._status_job is not None:
+            self._status_dirty = True
+            return
+        job = self.runner.start("status", lambda ctx: self.engine(ctx).status())
+        job.succeeded.connect(self.status_changed)
+        job.failed.connect(lambda exc: self.failed.emit(exc, "read the library"))
+        job.finished.connect(self._on_status_job_finished)
+        self._status_job = job
+
+    def _on_status_job_finished(self) -> None:
+        self._status_job = None
+        if self._status_dirty:
+            self._status_dirty = False
+            self.refresh_status()
+
+    # Answers ---------------------------------------------------------------------------
+
+    def ask(self, question: str, history: Sequence[Turn], scope: Path | None) -> Job:
+        """Start an answer; the job streams `tokens` and succeeds with an `Answer`."""
+        turns = tuple(history)
+
+        def work(ctx: JobContext) -> Any:
+            return self.engine(ctx).ask(  # type: ignore[attr-defined]
+                question, history=turns, scope=scope, cancel=ctx.cancel, on_token=ctx.token
+            )
+
+        return self.runner.start("ask", work)
+
+    # Documents -------------------------------------------------------------------------
+
+    def read_document(self, path: str) -> Job:
+        """Extract a document's text as ingestion did (in the parser sandbox), for the viewer."""
+
+        def work(ctx: JobContext) -> str:
+            from embeddinggemma_rag.core.parsing import ParserWorker
+
+            s = self.settings
+            with ParserWorker(s.parse_timeout_seconds, s.parse_memory_mb, s.max_file_mb) as worker:
+                return worker.parse(Path(path)).text
+
+        return self.runner.start("read document", work)
+
+    # Models ----------------------------------------------------------------------------
+
+    def check_models(self) -> Job:
+        """The manifest and each model's state (present, sizes, problem) for the setup screen."""
+
+        def work(ctx: JobContext) -> Any:
+            from embeddinggemma_rag.core import model_store
+
+            return model_store.load_manifest(), model_store.list_models(self.settings)
+
+        return self.runner.start("check models", work)
+
+    def import_model(self, path: Path) -> Job:
+        """Check that the files load and record them in the settings file."""
+
+        def work(ctx: JobContext) -> Any:
+            from embeddinggemma_rag.core import model_store
+
+            return model_store.import_model(self.settings, path)
+
+        return self.runner.start("import model", work)
+
+    def download_models(self, which: str, token: str | None) -> Job:
+        """The only network access of the app, and only when the user starts it."""
+
+        def work(ctx: JobContext) -> Any:
+            from embeddinggemma_rag.core import model_store
+
+            def on_progress(progress: Any) -> None:
+                ctx.progress(progress, progress.done / progress.total if progress.total else None)
+
+            return model_store.download_models(self.settings, which, token, on_progress, ctx.cancel)
+
+        return self.runner.start("download models", work)

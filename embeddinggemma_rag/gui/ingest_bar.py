@@ -1,0 +1,121 @@
+"""Indexing progress under the library: files and passages done, rate, time left, pause, cancel."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from embeddinggemma_rag.gui.jobs import Job
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def describe_progress(progress: Any) -> str:
+    """`IngestProgress` in words. Time left is estimated from files, the only known total."""
+    done, total = progress.files_done, progress.files_total
+    elapsed = max(progress.elapsed_seconds, 1e-6)
+    parts = [f"{done:,} of {total:,} files", f"{progress.chunks_done:,} passages embedded"]
+    if progress.chunks_done and elapsed > 1:
+        parts.append(f"{progress.chunks_done / elapsed:.1f} passages/s")
+    if 0 < done < total and elapsed > 2:
+        parts.append(f"about {format_duration(elapsed / done * (total - done))} left")
+    return " · ".join(parts)
+
+
+class IngestBar(QWidget):
+    """Follows one ingest job at a time; hidden when nothing is being indexed."""
+
+    cancel_clicked = Signal()  # the owner cancels the job and the queued ingests
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._job: Job | None = None
+        self._started = 0.0
+        self.bar = QProgressBar()
+        self.bar.setAccessibleName("Indexing progress")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.current = QLabel()
+        self.current.setAccessibleName("File being indexed")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setAccessibleName("Pause indexing")
+        self.pause_button.clicked.connect(self._on_pause_button_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel indexing")
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.bar, 1)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.current)
+        self.hide()
+
+    def follow(self, job: Job) -> None:
+        self._job = job
+        self._started = time.monotonic()
+        self.bar.setRange(0, 0)  # busy until the walk has counted the files
+        self.summary.setText("Looking for files…")
+        self.current.clear()
+        self.pause_button.setText("Pause")
+        self.pause_button.setEnabled(True)
+        self.cancel_button.setEnabled(True)
+        job.progressed.connect(self._on_job_progressed)
+        job.paused_changed.connect(self._on_job_paused_changed)
+        job.finished.connect(self._on_job_finished)
+        self.show()
+
+    def _on_job_progressed(self, progress: Any) -> None:
+        if self.sender() is not self._job:
+            return
+        if progress.files_total:
+            self.bar.setRange(0, progress.files_total)
+            self.bar.setValue(progress.files_done)
+        self.summary.setText(describe_progress(progress))
+        name = os.path.basename(progress.current_file)
+        self.current.setText(f"Reading {name}" if name else "")
+        self.current.setToolTip(progress.current_file)
+
+    def _on_job_paused_changed(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setAccessibleName("Resume indexing" if paused else "Pause indexing")
+        if paused:
+            self.current.setText("Paused — questions can still be asked")
+
+    def _on_pause_button_clicked(self) -> None:
+        if self._job is not None:
+            self._job.set_paused(not self._job.paused)
+
+    def _on_cancel_button_clicked(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.pause_button.setEnabled(False)
+        self.summary.setText("Cancelling… what was indexed is kept")
+        self.cancel_clicked.emit()
+
+    def _on_job_finished(self) -> None:
+        if self.sender() is self._job:
+            self._job = None
+            self.hide()

@@ -1,0 +1,218 @@
+"""The library: added folders and files, each file's status, reason and passage count."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QStyle,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from embeddinggemma_rag.core.documents import FileStatus
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+NAME, STATUS, PASSAGES = range(3)
+_STATUS_TEXT = {
+    FileStatus.INDEXED: "Indexed",
+    FileStatus.SKIPPED: "Skipped",
+    FileStatus.NO_TEXT: "No text",
+    FileStatus.FAILED: "Failed",
+}
+_STATUS_ICON = {
+    FileStatus.INDEXED: QStyle.StandardPixmap.SP_DialogApplyButton,
+    FileStatus.SKIPPED: QStyle.StandardPixmap.SP_MessageBoxInformation,
+    FileStatus.NO_TEXT: QStyle.StandardPixmap.SP_MessageBoxWarning,
+    FileStatus.FAILED: QStyle.StandardPixmap.SP_MessageBoxCritical,
+}
+
+
+def owning_source(path: str, sources: Iterable[str]) -> str | None:
+    """The added folder or file that `path` belongs to (the deepest one)."""
+    owners = [s for s in sources if path == s or path.startswith(s.rstrip(os.sep) + os.sep)]
+    return max(owners, key=len, default=None)
+
+
+class LibraryPanel(QWidget):
+    """A tree of sources (top level) and their files; rows update live while indexing."""
+
+    add_folder_clicked = Signal()
+    add_files_clicked = Signal()
+    rescan_clicked = Signal()
+    remove_requested = Signal(list)  # source paths
+    scope_requested = Signal(str)  # "ask about this"
+    open_requested = Signal(str)  # open a file in the system app
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._sources: dict[str, QTreeWidgetItem] = {}
+        self._files: dict[str, QTreeWidgetItem] = {}
+        self.hint = QLabel("Drop folders or files here, or use Add folder… to build the library.")
+        self.hint.setWordWrap(True)
+        self.tree = QTreeWidget()
+        self.tree.setAccessibleName("Library")
+        self.tree.setHeaderLabels(["Name", "Status", "Passages"])
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_tree_context_menu_requested)
+        self.tree.itemSelectionChanged.connect(self._on_tree_item_selection_changed)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        # The reason can be long: the status column keeps a fixed share, the tooltip has it all.
+        header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(STATUS, 150)
+        header.setMinimumSectionSize(48)
+        header.setSectionResizeMode(PASSAGES, QHeaderView.ResizeMode.ResizeToContents)
+        self.add_folder_button = self._button("Add folder…", self.add_folder_clicked)
+        self.add_files_button = self._button("Add files…", self.add_files_clicked)
+        self.remove_button = self._button("Remove", None)
+        self.remove_button.setToolTip("Forget the selected folders or files (they stay on disk)")
+        self.remove_button.clicked.connect(self._on_remove_button_clicked)
+        self.remove_button.setEnabled(False)
+        self.rescan_button = self._button("Re-scan", self.rescan_clicked)
+        self.rescan_button.setToolTip("Pick up files added, changed or deleted on disk")
+        buttons = QHBoxLayout()
+        for button in (self.add_folder_button, self.add_files_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.remove_button)
+        buttons.addWidget(self.rescan_button)
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(0, 0, 0, 0)
+        self.layout_.addLayout(buttons)
+        self.layout_.addWidget(self.hint)
+        self.layout_.addWidget(self.tree, 1)
+
+    def _button(self, text: str, signal: Any) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(text.rstrip("…"))
+        if signal is not None:
+            button.clicked.connect(signal)
+        return button
+
+    # Filling ---------------------------------------------------------------------------
+
+    def set_library(self, sources: list[str], documents: list[Any]) -> None:
+        """Rebuild from the library (`LibraryStatus.sources` and `.documents`)."""
+        self.tree.clear()
+        self._sources.clear()
+        self._files.clear()
+        for source in sorted(sources):
+            self._source_item(source)
+        for record in documents:
+            self._update_file(
+                record.path, FileStatus(record.status), record.reason, record.chunk_count
+            )
+        self._refresh_sources()
+
+    def mark_queued(self, paths: Iterable[str]) -> None:
+        """Show folders and files as soon as they are dropped, before indexing reaches them."""
+        for path in paths:
+            if owning_source(path, self._sources) is None:
+                self._source_item(path).setText(STATUS, "Queued")
+        self.hint.setVisible(not self._sources)
+
+    def apply_outcomes(self, outcomes: list[Any]) -> None:
+        """Update rows from `FileOutcome`s as indexing reports them."""
+        for outcome in outcomes:
+            self._update_file(
+                outcome.path, FileStatus(outcome.status), outcome.reason, outcome.chunks
+            )
+        self._refresh_sources()
+
+    def file_item(self, path: str) -> QTreeWidgetItem | None:
+        return self._files.get(path)
+
+    def source_paths(self) -> list[str]:
+        return sorted(self._sources)
+
+    def _source_item(self, path: str) -> QTreeWidgetItem:
+        item = self._sources.get(path)
+        if item is None:
+            item = QTreeWidgetItem(self.tree, [path, "", ""])
+            item.setData(NAME, PATH_ROLE, path)
+            item.setToolTip(NAME, path)
+            item.setIcon(NAME, self._icon(QStyle.StandardPixmap.SP_DirIcon))
+            item.setExpanded(True)
+            self._sources[path] = item
+        return item
+
+    def _update_file(self, path: str, status: FileStatus, reason: str | None, chunks: int) -> None:
+        item = self._files.get(path)
+        if item is None:
+            owner = owning_source(path, self._sources) or os.path.dirname(path)
+            source = self._source_item(owner)
+            if owner == path:  # an added single file is its own row
+                item = source
+            else:
+                item = QTreeWidgetItem(source, [os.path.relpath(path, owner), "", ""])
+                item.setData(NAME, PATH_ROLE, path)
+            self._files[path] = item
+        text = _STATUS_TEXT[status] + (f": {reason}" if reason else "")
+        item.setText(STATUS, text)
+        item.setIcon(STATUS, self._icon(_STATUS_ICON[status]))
+        item.setToolTip(STATUS, text)
+        item.setToolTip(NAME, path)
+        item.setText(PASSAGES, str(chunks) if status == FileStatus.INDEXED else "")
+        item.setData(STATUS, PATH_ROLE, status.value)
+        item.setTextAlignment(PASSAGES, Qt.AlignmentFlag.AlignRight)
+
+    def _refresh_sources(self) -> None:
+        for path, item in self._sources.items():
+            if path in self._files:
+                continue  # a single file: its own status says it all
+            children = [c for i in range(item.childCount()) if (c := item.child(i)) is not None]
+            statuses = [child.data(STATUS, PATH_ROLE) for child in children]
+            chunks = sum(int(child.text(PASSAGES) or 0) for child in children)
+            problems = sum(1 for s in statuses if s in (FileStatus.FAILED, FileStatus.NO_TEXT))
+            summary = f"{len(statuses)} files" + (f", {problems} with problems" if problems else "")
+            item.setText(STATUS, summary if statuses else item.text(STATUS) or "Empty")
+            item.setText(PASSAGES, str(chunks) if chunks else "")
+            item.setTextAlignment(PASSAGES, Qt.AlignmentFlag.AlignRight)
+        self.hint.setVisible(not self._sources)
+
+    def _icon(self, pixmap: QStyle.StandardPixmap) -> QIcon:
+        return self.style().standardIcon(pixmap)
+
+    # Slots -----------------------------------------------------------------------------
+
+    def _selected_sources(self) -> list[str]:
+        items = self.tree.selectedItems()
+        return [str(i.data(NAME, PATH_ROLE)) for i in items if i.parent() is None]
+
+    def _on_tree_item_selection_changed(self) -> None:
+        # Only added folders and files can be removed: a file inside an added folder would
+        # come back with the next re-scan of its folder.
+        self.remove_button.setEnabled(bool(self._selected_sources()))
+
+    def _on_remove_button_clicked(self) -> None:
+        sources = self._selected_sources()
+        if sources:
+            self.remove_requested.emit(sources)
+
+    def _on_tree_context_menu_requested(self, pos: QPoint) -> None:
+        item = self.tree.itemAt(pos)
+        if item is None:
+            return
+        path = str(item.data(NAME, PATH_ROLE))
+        menu = QMenu(self)
+        menu.addAction("Ask about this", lambda: self.scope_requested.emit(path))
+        if os.path.isfile(path):
+            menu.addAction("Open in system app", lambda: self.open_requested.emit(path))
+        if item.parent() is None:
+            menu.addAction("Remove from library", lambda: self.remove_requested.emit([path]))
+        menu.popup(self.tree.viewport().mapToGlobal(pos))

@@ -1,0 +1,220 @@
+"""The main window: library on the left, the conversation in the middle, a source on the right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QSettings, Qt, QUrl
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from embeddinggemma_rag import APP_NAME
+from embeddinggemma_rag.core import paths
+from embeddinggemma_rag.core.settings import Settings
+from embeddinggemma_rag.gui.chat_controller import ChatController
+from embeddinggemma_rag.gui.chat_view import ChatView
+from embeddinggemma_rag.gui.conversations_panel import ConversationsPanel
+from embeddinggemma_rag.gui.engine_host import EMBEDDING, EngineFactory, EngineHost
+from embeddinggemma_rag.gui.engine_host import default_engine_factory as _default_factory
+from embeddinggemma_rag.gui.errors import ErrorReporter
+from embeddinggemma_rag.gui.ingest_bar import IngestBar, format_duration
+from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.library_panel import LibraryPanel
+from embeddinggemma_rag.gui.sources_view import SourceRef
+from embeddinggemma_rag.gui.status_bar import AppStatusBar
+from embeddinggemma_rag.gui.viewer import SourceViewer
+from embeddinggemma_rag.gui.watcher import LibraryWatcher
+from embeddinggemma_rag.gui.window_actions import WindowActions
+
+GEOMETRY_FILE = "window.ini"
+
+
+def dropped_paths(mime: Any) -> list[Path]:
+    """Local files and folders from a drop (a file manager sends file:// URLs)."""
+    if not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings, engine_factory: EngineFactory = _default_factory):
+        super().__init__()
+        self.setWindowTitle(APP_NAME)
+        self.setMinimumSize(860, 540)
+        self.setAcceptDrops(True)
+        self.host = EngineHost(settings, engine_factory, self)
+        self.status = AppStatusBar(self)
+        self.setStatusBar(self.status)
+        self.errors = ErrorReporter(self, self.status)
+        self.library_panel = LibraryPanel()
+        self.ingest_bar = IngestBar()
+        self.conversations_panel = ConversationsPanel()
+        self.chat_view = ChatView()
+        self.chat = ChatController(self.host, self.chat_view, self.errors)
+        self.viewer = SourceViewer(self.host.read_document)
+        self.viewer.hide()
+        self.watcher = LibraryWatcher(self)
+        self._build_layout()
+        self.actions_ = WindowActions(self)
+        self._connect()
+        self._closing = False
+        self._restore_geometry()
+
+    def _build_layout(self) -> None:
+        library = QWidget()
+        column = QVBoxLayout(library)
+        column.addWidget(self.library_panel, 1)
+        column.addWidget(self.ingest_bar)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(library, "&Library")
+        self.tabs.addTab(self.conversations_panel, "C&onversations")
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        for widget in (self.tabs, self.chat_view, self.viewer):
+            self.splitter.addWidget(widget)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+
+    def _connect(self) -> None:
+        host, panel = self.host, self.library_panel
+        host.model_state_changed.connect(self.status.set_model_state)
+        host.status_changed.connect(self._on_host_status_changed)
+        host.ingest_started.connect(self._on_host_ingest_started)
+        host.ingest_finished.connect(self._on_host_ingest_finished)
+        host.failed.connect(self.errors.report)
+        panel.add_folder_clicked.connect(self.actions_.add_folder)
+        panel.add_files_clicked.connect(self.actions_.add_files)
+        panel.rescan_clicked.connect(host.rescan)
+        panel.remove_requested.connect(host.remove)
+        panel.scope_requested.connect(self.chat_view.set_scope)
+        panel.open_requested.connect(self._on_library_panel_open_requested)
+        self.ingest_bar.cancel_clicked.connect(host.cancel_ingest)
+        self.watcher.changed.connect(host.ingest)
+        self.chat_view.source_activated.connect(self.open_source)
+        self.chat.conversations_changed.connect(self.refresh_conversations)
+        self.conversations_panel.new_clicked.connect(self.chat.new_conversation)
+        self.conversations_panel.open_requested.connect(self.chat.open_conversation)
+        self.conversations_panel.delete_requested.connect(self.chat.delete_conversation)
+        self.conversations_panel.export_requested.connect(self.actions_.export_conversation)
+        self.viewer.close_clicked.connect(self.viewer.hide)
+        self.viewer.failed.connect(self.errors.report)
+
+    # Start-up --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check the models in the background; then load them, or show the setup screen."""
+        self.refresh_conversations()
+        job = self.host.check_models()
+        job.succeeded.connect(self._on_check_job_succeeded)
+        job.failed.connect(self._on_check_job_failed)
+
+    def _on_check_job_succeeded(self, result: tuple[Any, list[Any]]) -> None:
+        statuses = {status.kind: status for status in result[1]}
+        if statuses[EMBEDDING].ok:
+            self.host.start(rescan=True)  # picks up what changed while the app was closed
+        for kind, status in statuses.items():
+            if not status.ok:
+                self.status.set_model_state(kind, "missing")
+        if not all(status.ok for status in statuses.values()):
+            self.actions_.open_setup()
+
+    def _on_check_job_failed(self, exc: BaseException) -> None:
+        self.errors.report(exc, "check the models")
+        self.host.start(rescan=True)
+
+    # Library ---------------------------------------------------------------------------
+
+    def add_paths(self, paths_: list[Path]) -> None:
+        if paths_:
+            self.library_panel.mark_queued(str(p.absolute()) for p in paths_)
+            self.host.ingest([p.absolute() for p in paths_])
+
+    def _on_host_status_changed(self, status: Any) -> None:
+        self.library_panel.set_library(status.sources, status.documents)
+        self.status.set_library_size(len(status.documents), status.chunks)
+        self.chat_view.set_scope_choices(status.sources)
+        self.watcher.watch(status.sources, [d.path for d in status.documents])
+
+    def _on_host_ingest_started(self, job: Job) -> None:
+        self.ingest_bar.follow(job)
+        job.items.connect(self.library_panel.apply_outcomes)
+
+    def _on_host_ingest_finished(self, report: Any) -> None:
+        if report is None:
+            return
+        if report.cancelled:
+            self.errors.note("Indexing cancelled; what was indexed is kept")
+            return
+        counts = report.by_status()
+        problems = counts["failed"] + counts["no_text"]
+        self.errors.note(
+            f"Indexed {len(report.outcomes)} files: {report.chunks_embedded} passages embedded "
+            f"in {format_duration(report.seconds)}"
+            + (f"; {problems} with problems (see the library)" if problems else "")
+        )
+
+    def _on_library_panel_open_requested(self, path: str) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+    # Chat ------------------------------------------------------------------------------
+
+    def open_source(self, source: SourceRef) -> None:
+        if not self.viewer.isVisible():
+            self.viewer.show()
+            total = sum(self.splitter.sizes())
+            self.splitter.setSizes([total * 2 // 9, total * 4 // 9, total * 3 // 9])
+        self.viewer.open_source(source)
+
+    def refresh_conversations(self) -> None:
+        self.conversations_panel.set_conversations(
+            self.chat.store.list(), self.chat.conversation_id
+        )
+
+    # Drops anywhere on the window ------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: Any) -> None:
+        if dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        found = dropped_paths(event.mimeData())
+        if found:
+            event.acceptProposedAction()
+            self.add_paths(found)
+
+    # Shutdown --------------------------------------------------------------------------
+
+    def _geometry_store(self) -> QSettings:
+        # An INI file in the app's config folder, not the registry or ~/.config/<org>: one
+        # place for everything the app keeps, and tests isolate it with the rest.
+        return QSettings(str(paths.config_dir() / GEOMETRY_FILE), QSettings.Format.IniFormat)
+
+    def _restore_geometry(self) -> None:
+        store = self._geometry_store()
+        geometry, state = store.value("geometry"), store.value("splitter")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        if state is None or not self.splitter.restoreState(state):
+            self.splitter.setSizes([400, 880, 0])
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Cancel the answer and the indexing, wait for the workers, keep what was saved."""
+        if not self._closing:
+            self._closing = True
+            store = self._geometry_store()
+            store.setValue("geometry", self.saveGeometry())
+            store.setValue("splitter", self.splitter.saveState())
+            store.sync()
+            self.hide()
+            self.chat.stop()
+            self.host.close()
+            # Deliver the stopped jobs' last signals now: a stopped answer is saved with the
+            # text it had, before the conversation store closes.
+            QCoreApplication.sendPostedEvents()
+            self.chat.close()
+        event.accept()

@@ -1,0 +1,32 @@
+"""The question box: Enter sends, Shift+Enter starts a new line."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QPlainTextEdit, QWidget
+
+
+class QuestionBox(QPlainTextEdit):
+    submitted = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setPlaceholderText(
+            "Ask a question about your documents (Enter sends, Shift+Enter starts a new line)"
+        )
+        self.setAccessibleName("Question")
+        self.setTabChangesFocus(True)
+        self.setAcceptDrops(False)  # dropped files go to the window, which adds them
+        self.viewport().setAcceptDrops(False)
+        lines = 3
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 16)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if not enter:
+            super().keyPressEvent(event)
+        elif event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.insertPlainText("\n")  # a real newline, not Qt's line separator U+2028
+        elif text := self.toPlainText().strip():
+            self.submitted.emit(text)

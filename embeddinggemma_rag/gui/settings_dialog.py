@@ -1,0 +1,153 @@
+"""Settings: model files, threads, chunking, Matryoshka dimension, retrieval and answering."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from embeddinggemma_rag.core.errors import ConfigError
+from embeddinggemma_rag.core.settings import (
+    MATRYOSHKA_DIMENSIONS,
+    MAX_MODEL_TOKENS,
+    SEARCH_MODES,
+    Settings,
+)
+
+
+def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    spin.setSuffix(suffix)
+    return spin
+
+
+class _PathField(QWidget):
+    """A path with a Browse button; empty means the default model in the models folder."""
+
+    def __init__(self, value: Path | None, folder: bool, placeholder: str) -> None:
+        super().__init__()
+        self.folder = folder
+        self.edit = QLineEdit(str(value) if value else "")
+        self.edit.setPlaceholderText(placeholder)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse_clicked)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(browse)
+
+    def value(self) -> Path | None:
+        text = self.edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def _on_browse_clicked(self) -> None:
+        if self.folder:
+            chosen = QFileDialog.getExistingDirectory(self, "Embedding model folder")
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Chat model", "", "GGUF (*.gguf)")
+        if chosen:
+            self.edit.setText(chosen)
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; `result_settings` holds the validated new ones."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        self.result_settings: Settings | None = None
+        s = settings
+        self.embedding_model = _PathField(s.embedding_model, True, "default (models folder)")
+        self.generator_model = _PathField(s.generator_model, False, "default (models folder)")
+        self.threads = _spin(1, os.cpu_count() or 1, s.threads)
+        self.chunk_tokens = _spin(64, MAX_MODEL_TOKENS, s.chunk_tokens, 64, " tokens")
+        self.chunk_overlap = _spin(0, MAX_MODEL_TOKENS // 2, s.chunk_overlap_tokens, 16, " tokens")
+        self.dimension = QComboBox()
+        for dimension in MATRYOSHKA_DIMENSIONS:
+            self.dimension.addItem(str(dimension), dimension)
+        self.dimension.setCurrentIndex(self.dimension.findData(s.dimension))
+        self.top_k = _spin(1, 50, s.top_k)
+        self.search_mode = QComboBox()
+        self.search_mode.addItems(list(SEARCH_MODES))
+        self.search_mode.setCurrentText(s.search_mode)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.05)
+        self.temperature.setValue(s.temperature)
+        self.max_answer = _spin(16, 8192, s.max_answer_tokens, 32, " tokens")
+        self.context = _spin(512, 131072, s.context_tokens, 512, " tokens")
+        form = QFormLayout()
+        rows: list[tuple[str, QWidget, str]] = [
+            ("&Embedding model", self.embedding_model, "Folder in the published ONNX layout"),
+            ("C&hat model", self.generator_model, "A .gguf file with a chat template"),
+            ("CPU &threads", self.threads, "Physical cores are best; more only adds contention"),
+            ("&Chunk size", self.chunk_tokens, f"At most {MAX_MODEL_TOKENS} (the model's limit)"),
+            ("Chunk &overlap", self.chunk_overlap, "Under half a chunk"),
+            ("&Dimension", self.dimension, "Smaller vectors: less memory, a little less exact"),
+            ("&Passages", self.top_k, "Passages retrieved for each question"),
+            ("&Search mode", self.search_mode, "hybrid = meaning and keywords together"),
+            ("Te&mperature", self.temperature, "Low keeps answers close to the passages"),
+            ("&Answer length", self.max_answer, "Most tokens an answer may take"),
+            ("Conte&xt size", self.context, "Larger: more passages, longer wait before answering"),
+        ]
+        for label, widget, tip in rows:
+            widget.setToolTip(tip)
+            widget.setAccessibleName(label.replace("&", ""))
+            form.addRow(label, widget)
+        self.problem = QLabel()
+        self.problem.setTextFormat(Qt.TextFormat.PlainText)
+        self.problem.setWordWrap(True)
+        self.problem.setAccessibleName("Settings problem")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(buttons)
+
+    def edited(self) -> Settings:
+        """The settings as edited; raises ConfigError when they do not hold together."""
+        return self.settings.replace(
+            embedding_model=self.embedding_model.value(),
+            generator_model=self.generator_model.value(),
+            threads=self.threads.value(),
+            chunk_tokens=self.chunk_tokens.value(),
+            chunk_overlap_tokens=self.chunk_overlap.value(),
+            dimension=int(self.dimension.currentData()),
+            top_k=self.top_k.value(),
+            search_mode=self.search_mode.currentText(),
+            temperature=round(self.temperature.value(), 2),
+            max_answer_tokens=self.max_answer.value(),
+            context_tokens=self.context.value(),
+        )
+
+    def accept(self) -> None:
+        try:
+            self.result_settings = self.edited()
+        except ConfigError as error:
+            self.problem.setText(error.message)  # stays open, nothing typed is lost
+            return
+        super().accept()

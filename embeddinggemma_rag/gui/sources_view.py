@@ -1,0 +1,82 @@
+"""The sources under an answer: file, page, score and a snippet with the query's words marked."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from PySide6.QtGui import QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor
+
+from embeddinggemma_rag.core.answer_types import Answer
+from embeddinggemma_rag.gui.text_views import insert_marked, link_format, mark_format, snippet
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A passage to open: where it is, and what to highlight there."""
+
+    path: str
+    page: int | None
+    text: str
+    char_start: int
+    char_end: int
+    score: float
+    number: int | None  # the citation number in the answer, None for an uncited passage
+    question: str = ""
+
+
+def sources_of(answer: Answer) -> list[SourceRef]:
+    """The cited passages; the closest ones when the answer could cite none."""
+    if answer.citations:
+        return [
+            SourceRef(
+                c.path, c.page, c.text, c.char_start, c.char_end, c.score, c.number, answer.question
+            )
+            for c in answer.citations
+        ]
+    return [
+        SourceRef(h.path, h.page, h.text, h.char_start, h.char_end, h.score, None, answer.question)
+        for h in answer.passages
+    ]
+
+
+def source_label(source: SourceRef) -> str:
+    number = f"[{source.number}] " if source.number is not None else ""
+    page = f", page {source.page}" if source.page else ""
+    return f"{number}{os.path.basename(source.path)}{page}"
+
+
+def insert_sources(
+    cursor: QTextCursor,
+    answer: Answer,
+    href_prefix: str,
+    palette: QPalette,
+    pattern: re.Pattern[str] | None,
+) -> list[SourceRef]:
+    """Write the sources block at `cursor`; link i gets the href `{href_prefix}{i}`."""
+    sources = sources_of(answer)
+    if not sources:
+        return sources
+    heading = QTextCharFormat()
+    heading.setFontWeight(700)
+    title = "Sources" if answer.citations else "Closest passages"
+    spaced = QTextBlockFormat()
+    spaced.setTopMargin(8)
+    cursor.insertBlock(spaced)
+    cursor.insertText(title, heading)
+    plain = QTextCharFormat()
+    dim = QTextCharFormat()
+    dim.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
+    marked = mark_format(palette)
+    indented = QTextBlockFormat()
+    indented.setLeftMargin(18)
+    indented.setBottomMargin(4)
+    for index, source in enumerate(sources):
+        cursor.insertBlock(QTextBlockFormat())
+        cursor.insertText(source_label(source), link_format(palette, f"{href_prefix}{index}"))
+        cursor.insertText(f"   score {source.score:.3f}", dim)
+        cursor.insertBlock(indented)
+        insert_marked(cursor, snippet(source.text, pattern), pattern, plain, marked)
+        cursor.setBlockFormat(indented)
+    return sources

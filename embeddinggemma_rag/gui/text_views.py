@@ -1,0 +1,123 @@
+"""Showing untrusted text safely: plain text only, explicit formats, no resources, palette colours.
+
+Document text and model output may contain HTML or Markdown. Nothing here parses markup:
+text goes in with `QTextCursor.insertText`, links are char formats we set ourselves, and the
+browser refuses every resource, so no image or stylesheet is ever fetched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QColor, QPalette, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import QTextBrowser, QWidget
+
+
+def blend(base: QColor, over: QColor, amount: float) -> QColor:
+    """`over` laid on `base` at `amount` (0..1): tints that follow a light or dark palette."""
+    return QColor.fromRgbF(
+        base.redF() + (over.redF() - base.redF()) * amount,
+        base.greenF() + (over.greenF() - base.greenF()) * amount,
+        base.blueF() + (over.blueF() - base.blueF()) * amount,
+    )
+
+
+def mark_format(palette: QPalette) -> QTextCharFormat:
+    """How matched query words are marked: the palette's highlight, softened."""
+    fmt = QTextCharFormat()
+    fmt.setBackground(
+        blend(
+            palette.color(QPalette.ColorRole.Base),
+            palette.color(QPalette.ColorRole.Highlight),
+            0.35,
+        )
+    )
+    fmt.setFontWeight(700)
+    return fmt
+
+
+def link_format(
+    palette: QPalette, href: str, base: QTextCharFormat | None = None
+) -> QTextCharFormat:
+    fmt = QTextCharFormat(base) if base is not None else QTextCharFormat()
+    fmt.setAnchor(True)
+    fmt.setAnchorHref(href)
+    fmt.setForeground(palette.color(QPalette.ColorRole.Link))
+    fmt.setFontUnderline(True)
+    return fmt
+
+
+# Marking every "the" in a snippet hides the words that matter.
+_UNMARKED_TEXT = (
+    "the and for with from that this what which when where who how does did are was were "
+    "have has had can could would should will not any all some more most about into"
+)
+_UNMARKED = frozenset(_UNMARKED_TEXT.split())
+
+
+def terms_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
+    """Whole words of the query, longest first, case-insensitive; None when nothing to mark."""
+    kept = {t for t in terms if len(t) > 2 and t.lower() not in _UNMARKED}
+    words = sorted(kept, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
+
+
+def query_words(question: str) -> list[str]:
+    """The words the keyword search used; imported late, as the search module loads numpy."""
+    from embeddinggemma_rag.core.search import query_terms
+
+    return query_terms(question)
+
+
+def insert_marked(
+    cursor: QTextCursor,
+    text: str,
+    pattern: re.Pattern[str] | None,
+    plain: QTextCharFormat,
+    marked: QTextCharFormat,
+) -> None:
+    """Insert `text` as plain text, with the pattern's matches in the `marked` format."""
+    position = 0
+    for match in pattern.finditer(text) if pattern else ():
+        cursor.insertText(text[position : match.start()], plain)
+        cursor.insertText(match.group(0), marked)
+        position = match.end()
+    cursor.insertText(text[position:], plain)
+
+
+def snippet(text: str, pattern: re.Pattern[str] | None, width: int = 320) -> str:
+    """One line of the passage around the first query word (or its start)."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    match = pattern.search(flat) if pattern else None
+    start = max(0, (match.start() if match else 0) - width // 3)
+    start = flat.rfind(" ", 0, start) + 1 if start else 0
+    cut = flat[start : start + width]
+    return ("…" if start else "") + cut.rstrip() + "…"
+
+
+class SafeTextBrowser(QTextBrowser):
+    """A read-only text view whose links only raise `anchorClicked`; it loads nothing."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.setUndoRedoEnabled(False)
+        self.setAcceptDrops(False)  # dropped files go to the window, which adds them
+        self.viewport().setAcceptDrops(False)
+
+    def loadResource(self, type: int, name: QUrl | str) -> Any:
+        return None  # never fetch: no remote (or local) images, stylesheets or pages
+
+    def setHtml(self, text: str) -> None:
+        raise TypeError("SafeTextBrowser shows plain text only")
+
+    def setSource(self, name: QUrl | str, type: Any = None) -> None:
+        """Links are handled by the owner; navigating would replace the document."""

@@ -1,0 +1,190 @@
+"""A source at its passage: PDFs in Qt PDF at the page, other files as text, both highlighted."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from PySide6.QtCore import QPointF, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QTextCursor
+from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
+from PySide6.QtPdfWidgets import QPdfView
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QStackedWidget,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from embeddinggemma_rag.core.documents import PAGE_SEPARATOR
+from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
+from embeddinggemma_rag.gui.sources_view import SourceRef, source_label
+from embeddinggemma_rag.gui.text_views import mark_format
+
+HIGHLIGHT_CHARS = 600  # Qt PDF searches for the passage text: keep the search string short
+
+
+class SourceViewer(QWidget):
+    """Shows one source at a time; `read_document(path)` starts a job returning its text."""
+
+    close_clicked = Signal()
+    shown = Signal(object)  # SourceRef, once it is on screen (tests wait for it)
+    failed = Signal(object, str)  # exception, what was being done
+
+    def __init__(self, read_document: Callable[[str], Job], parent: QWidget | None = None):
+        super().__init__(parent)
+        self._read_document = read_document
+        self._source: SourceRef | None = None
+        self._target_page = 0
+        self._text_job: Job | None = None
+        self.title = QLabel()
+        self.title.setAccessibleName("Source")
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.detail = QLabel()
+        self.detail.setTextFormat(Qt.TextFormat.PlainText)
+        self.detail.setWordWrap(True)
+        self.open_button = QPushButton("Open in system app")
+        self.open_button.setAccessibleName("Open in system app")
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.close_button = QPushButton("Close")
+        self.close_button.setAccessibleName("Close source viewer")
+        self.close_button.clicked.connect(self.close_clicked)
+        self.pdf_document = QPdfDocument(self)
+        self.search_model = QPdfSearchModel(self)
+        self.search_model.setDocument(self.pdf_document)
+        self.search_model.countChanged.connect(self._on_search_model_count_changed)
+        self.pdf_view = QPdfView()
+        self.pdf_view.setAccessibleName("PDF page")
+        self.pdf_view.setDocument(self.pdf_document)
+        self.pdf_view.setSearchModel(self.search_model)
+        self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
+        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        self.text_view = QPlainTextEdit()
+        self.text_view.setAccessibleName("Document text")
+        self.text_view.setReadOnly(True)
+        self.text_view.setAcceptDrops(False)
+        self.text_view.viewport().setAcceptDrops(False)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.pdf_view)
+        self.stack.addWidget(self.text_view)
+        header = QHBoxLayout()
+        header.addWidget(self.title, 1)
+        header.addWidget(self.open_button)
+        header.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(header)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.stack, 1)
+
+    @property
+    def source(self) -> SourceRef | None:
+        return self._source
+
+    def open_source(self, source: SourceRef) -> None:
+        self._source = source
+        self.title.setText(source_label(source))
+        self.title.setToolTip(source.path)
+        self.detail.clear()
+        if self._text_job is not None:
+            self._text_job.cancel()
+            self._text_job = None
+        if source.path.lower().endswith(".pdf"):
+            self._open_pdf(source)
+        else:
+            self._open_text(source)
+
+    # PDF -------------------------------------------------------------------------------
+
+    def _open_pdf(self, source: SourceRef) -> None:
+        self.stack.setCurrentWidget(self.pdf_view)
+        self.search_model.setSearchString("")
+        self.pdf_document.close()
+        error = self.pdf_document.load(source.path)
+        if error != QPdfDocument.Error.None_:
+            self.detail.setText(f"Qt PDF cannot open this file ({error.name}); try the system app.")
+            return
+        self._target_page = max(0, min((source.page or 1) - 1, self.pdf_document.pageCount() - 1))
+        self.pdf_view.pageNavigator().jump(self._target_page, QPointF(), 0)
+        page_text = self.pdf_document.getAllText(self._target_page).text()
+        found = locate(page_text, source.text)
+        if found is None:
+            self.detail.setText("The passage could not be found on this page; it may have changed.")
+        else:
+            # Qt PDF's own page text, so the search matches exactly (line breaks included).
+            start, end = found
+            self.search_model.setSearchString(page_text[start : min(end, start + HIGHLIGHT_CHARS)])
+        self.shown.emit(source)
+
+    def _on_search_model_count_changed(self) -> None:
+        for index in range(self.search_model.count()):
+            if self.search_model.resultAtIndex(index).page() == self._target_page:
+                if self.pdf_view.currentSearchResultIndex() != index:
+                    self.pdf_view.setCurrentSearchResultIndex(index)  # highlights and scrolls
+                return
+
+    def current_page(self) -> int:
+        """1-based, as citations count pages."""
+        return self.pdf_view.pageNavigator().currentPage() + 1
+
+    # Text ------------------------------------------------------------------------------
+
+    def _open_text(self, source: SourceRef) -> None:
+        self.stack.setCurrentWidget(self.text_view)
+        self.text_view.setPlainText("Reading the document…")
+        self.text_view.setExtraSelections([])
+        job = self._read_document(source.path)
+        job.succeeded.connect(self._on_text_job_succeeded)
+        job.failed.connect(self._on_text_job_failed)
+        self._text_job = job
+
+    def _on_text_job_succeeded(self, text: str) -> None:
+        if self.sender() is not self._text_job or self._source is None:
+            return
+        source = self._source
+        self._text_job = None
+        # A page break becomes a line break of the same length, so offsets still hold.
+        self.text_view.setPlainText(text.replace(PAGE_SEPARATOR, "\n"))
+        start, end = passage_range(text, source.text, source.char_start, source.char_end)
+        if start == end:
+            self.detail.setText("The passage is no longer in this file; it may have changed.")
+        else:
+            self._highlight(utf16_offset(text, start), utf16_offset(text, end))
+        self.shown.emit(source)
+
+    def _highlight(self, start: int, end: int) -> None:
+        cursor = QTextCursor(self.text_view.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        selection = QTextEdit.ExtraSelection()
+        selection.cursor = cursor  # type: ignore[attr-defined]
+        selection.format = mark_format(self.palette())  # type: ignore[attr-defined]
+        self.text_view.setExtraSelections([selection])
+        caret = QTextCursor(self.text_view.document())
+        caret.setPosition(end)
+        self.text_view.setTextCursor(caret)
+        self.text_view.ensureCursorVisible()
+        caret.setPosition(start)
+        self.text_view.setTextCursor(caret)  # the end, then the start: the passage fills the view
+        self.text_view.centerCursor()
+
+    def highlighted_text(self) -> str:
+        selections = self.text_view.extraSelections()
+        return selections[0].cursor.selectedText() if selections else ""
+
+    def _on_text_job_failed(self, exc: BaseException) -> None:
+        if self.sender() is self._text_job:
+            self._text_job = None
+            self.text_view.setPlainText("")
+            self.failed.emit(
+                exc, f"show {os.path.basename(self._source.path if self._source else '')}"
+            )
+
+    def _on_open_button_clicked(self) -> None:
+        if self._source is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self._source.path))
