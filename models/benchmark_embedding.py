@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     report["default"] = tokens_per_second(args.model, **measure)
     if args.compare_accuracy_level is not None:
         # A sibling copy of the small graph file shares the same external weights file.
-        variant = args.model.with_name(f"{args.model.stem}.acc{args.compare_accuracy_level}.onnx")
+        # Unique name: several benchmarks may run at once on the same model folder.
+        fd, name = tempfile.mkstemp(
+            dir=args.model.parent,
+            prefix=f".{args.model.stem}.acc{args.compare_accuracy_level}-",
+            suffix=".onnx",
+        )
+        os.close(fd)
+        variant = Path(name)
         shutil.copyfile(args.model, variant)
         try:
             set_matmulnbits_accuracy_level(variant, args.compare_accuracy_level)

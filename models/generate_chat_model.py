@@ -77,7 +77,8 @@ def write_tiny(out: Path, seed: int) -> None:
         return (rng.standard_normal(shape) * 0.02).astype(np.float32)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    writer = GGUFWriter(str(out), "llama")
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")  # readers never see half a file
+    writer = GGUFWriter(str(partial), "llama")
     writer.add_name("tiny-random-chat")
     writer.add_context_length(TINY["context_length"])
     writer.add_embedding_length(n_embd)
@@ -138,6 +139,7 @@ def write_tiny(out: Path, seed: int) -> None:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    partial.replace(out)
 
 
 def _output_bias(token: str) -> float:
@@ -333,7 +335,7 @@ def write_full(out: Path, seed: int, llama_src: Path | None, threads: int) -> di
         timings["convert_s"] = time.monotonic() - t0
 
         t0 = time.monotonic()
-        partial = out.with_name(out.name + ".partial")
+        partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
         quantize_gguf(f16, partial, llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, threads)
         partial.replace(out)
         timings["quantize_s"] = time.monotonic() - t0

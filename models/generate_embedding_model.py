@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -361,12 +362,38 @@ def check_onnx(
 
 
 def generate(size: str, out: Path, seed: int, fuse: bool, check: bool) -> dict[str, object]:
+    """Build into a fresh sibling folder, then swap it in whole.
+
+    onnx appends to an existing external data file, so two runs writing into one folder (or a
+    leftover file) silently double it; readers must also never see a half-written model.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    try:
+        report = _generate_into(work, size, seed, fuse, check)
+        for path in [work, *work.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)  # mkdtemp and onnx use owner-only
+        _replace_dir(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return report
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    if not target.exists():
+        new.rename(target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    target.rename(old / target.name)
+    new.rename(target)
+    shutil.rmtree(old)
+
+
+def _generate_into(out: Path, size: str, seed: int, fuse: bool, check: bool) -> dict[str, object]:
     started = time.monotonic()
-    out.mkdir(parents=True, exist_ok=True)
     onnx_dir = out / "onnx"
-    onnx_dir.mkdir(exist_ok=True)
-    for stale in onnx_dir.iterdir():
-        stale.unlink()  # a leftover fp32 data file would silently be kept or appended to
+    onnx_dir.mkdir()
     model = build_model(size, seed)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("%s model: %d parameters", size, n_params)
