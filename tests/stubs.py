@@ -34,6 +34,10 @@ class ScriptedGenerator:
         self.calls: list[list[Message]] = []
         self.yielded = 0
         self.closed = False
+        self.threads: list[int] = []
+
+    def set_threads(self, threads: int) -> None:
+        self.threads.append(threads)
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

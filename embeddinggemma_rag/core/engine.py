@@ -198,8 +198,16 @@ class Engine:
         )
         with self._answer_lock:
             return answer_question(
-                question, hits, history, lambda: self.generator, options, cancel, on_token, started
+                question, hits, history, self._answer_model, options, cancel, on_token, started
             )
+
+    def _answer_model(self) -> LlamaGenerator:
+        generator = self.generator
+        # llama.cpp's threads spin-wait for each other, so beside an ingest that keeps the
+        # cores busy two threads wrote 5-10x slower than one (README, Answers).
+        threads = self.settings.threads
+        generator.set_threads(max(1, threads // 2) if self._ingest_lock.locked() else threads)
+        return generator
 
     def embed(
         self,

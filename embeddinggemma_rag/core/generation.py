@@ -88,6 +88,13 @@ class LlamaGenerator:
 
         low_level.llama_set_abort_callback(self._llama.ctx, self._abort, None)
 
+    def set_threads(self, threads: int) -> None:
+        """Threads for the next answers (prompt reading and writing alike)."""
+        from llama_cpp import llama_cpp as low_level
+
+        with self._lock:
+            low_level.llama_set_n_threads(self._llama.ctx, threads, threads)
+
     def count_tokens(self, text: str) -> int:
         """Tokens of plain text in this model's vocabulary (no BOS, no special tokens)."""
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))

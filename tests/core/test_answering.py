@@ -216,3 +216,19 @@ def test_engine_cancel_stops_the_real_model_promptly(real_engine: Engine) -> Non
 
     answer = real_engine.ask("What does the manual say?", cancel=cancel, on_token=on_token)
     assert answer.cancelled and len(pieces) == 1
+
+
+def test_answers_beside_an_ingest_take_half_the_threads(
+    library_settings: Settings, sample: Path
+) -> None:
+    model = ScriptedGenerator()
+    engine = Engine(library_settings.replace(threads=2), generator_factory=lambda _: model)  # type: ignore[arg-type,return-value]
+    engine.relevance_threshold = -1.0
+    try:
+        engine.ingest([sample])
+        engine.ask("How long is the Aurora kettle warranty?")
+        with engine._ingest_lock:  # as while a folder is being indexed
+            engine.ask("How long is the Aurora kettle warranty?")
+    finally:
+        engine.close()
+    assert model.threads == [2, 1]

@@ -90,6 +90,13 @@ def test_cancel_from_another_thread_stops_the_stream(generator: LlamaGenerator) 
     assert list(generator.stream_chat(MESSAGES, 3, 0.2, CancelToken()))
 
 
+def test_thread_count_can_change_between_answers(generator: LlamaGenerator) -> None:
+    generator.set_threads(2)
+    assert list(generator.stream_chat(MESSAGES, 3, 0.2, CancelToken()))
+    generator.set_threads(1)
+    assert list(generator.stream_chat(MESSAGES, 3, 0.2, CancelToken()))
+
+
 def test_already_cancelled_yields_nothing(generator: LlamaGenerator) -> None:
     cancel = CancelToken()
     cancel.cancel()
