@@ -58,6 +58,7 @@ class EngineHost(QObject):
         self._pending_paths: list[str] = []
         self._pending_rescan = False
         self._pending_reindex = False
+        self.download_endpoint: str | None = None  # None: the Hugging Face hub (tests: loopback)
         self._status_job: Job | None = None
         self._status_dirty = False
 
@@ -255,15 +256,17 @@ class EngineHost(QObject):
 
     # Documents -------------------------------------------------------------------------
 
-    def read_document(self, path: str) -> Job:
-        """Extract a document's text as ingestion did (in the parser sandbox), for the viewer."""
+    def read_document(self, path: str, then: Callable[[str], Any] = str) -> Job:
+        """Extract a document's text as ingestion did (in the parser sandbox) and hand it to
+        `then` on the worker too (searching a long text is no work for the GUI thread)."""
 
-        def work(ctx: JobContext) -> str:
+        def work(ctx: JobContext) -> Any:
             from embeddinggemma_rag.core.parsing import ParserWorker
 
             s = self.settings
             with ParserWorker(s.parse_timeout_seconds, s.parse_memory_mb, s.max_file_mb) as worker:
-                return worker.parse(Path(path)).text
+                text = worker.parse(Path(path)).text
+            return then(text)
 
         return self.runner.start("read document", work)
 
@@ -298,6 +301,8 @@ class EngineHost(QObject):
             def on_progress(progress: Any) -> None:
                 ctx.progress(progress, progress.done / progress.total if progress.total else None)
 
-            return model_store.download_models(self.settings, which, token, on_progress, ctx.cancel)
+            return model_store.download_models(
+                self.settings, which, token, on_progress, ctx.cancel, self.download_endpoint
+            )
 
         return self.runner.start("download models", work)

@@ -18,8 +18,8 @@ def locate(haystack: str, passage: str) -> tuple[int, int] | None:
     """Character range of `haystack` holding `passage` (or its longest findable part).
 
     Whitespace and punctuation may differ between the two texts. The passage is anchored on
-    its first few words; when those are not there (the chunk began on the previous page),
-    later windows of the passage are tried.
+    its first few words; when those are not there (the two readers split or join a word
+    differently), the anchor slides along the passage.
     """
     spans = [(m.start(), m.end(), _key(m.group())) for m in _TOKEN.finditer(haystack)]
     spans = [s for s in spans if s[2]]
@@ -27,10 +27,13 @@ def locate(haystack: str, passage: str) -> tuple[int, int] | None:
     keys = [s[2] for s in spans]
     if not words or not keys:
         return None
+    starts: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        starts.setdefault(key, []).append(i)
     anchor = min(ANCHOR_WORDS, len(words))
-    for offset in range(0, max(1, len(words) - anchor + 1), anchor):
+    for offset in range(max(1, len(words) - anchor + 1)):
         window = words[offset : offset + anchor]
-        for i in range(len(keys) - len(window) + 1):
+        for i in starts.get(window[0], ()):
             if keys[i : i + len(window)] == window:
                 end = i + len(window)
                 rest = words[offset + len(window) :]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QTextCursor
@@ -30,13 +31,18 @@ HIGHLIGHT_CHARS = 600  # Qt PDF searches for the passage text: keep the search s
 
 
 class SourceViewer(QWidget):
-    """Shows one source at a time; `read_document(path)` starts a job returning its text."""
+    """Shows one source at a time; `read_document(path, then)` starts a job that extracts the
+    text and returns `then(text)`."""
 
     close_clicked = Signal()
     shown = Signal(object)  # SourceRef, once it is on screen (tests wait for it)
     failed = Signal(object, str)  # exception, what was being done
 
-    def __init__(self, read_document: Callable[[str], Job], parent: QWidget | None = None):
+    def __init__(
+        self,
+        read_document: Callable[[str, Callable[[str], Any]], Job],
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self._read_document = read_document
         self._source: SourceRef | None = None
@@ -138,24 +144,28 @@ class SourceViewer(QWidget):
         self.stack.setCurrentWidget(self.text_view)
         self.text_view.setPlainText("Reading the document…")
         self.text_view.setExtraSelections([])
-        job = self._read_document(source.path)
+
+        def find(text: str) -> tuple[str, int, int]:  # runs on the worker
+            start, end = passage_range(text, source.text, source.char_start, source.char_end)
+            return text, utf16_offset(text, start), utf16_offset(text, end)
+
+        job = self._read_document(source.path, find)
         job.succeeded.connect(self._on_text_job_succeeded)
         job.failed.connect(self._on_text_job_failed)
         self._text_job = job
 
-    def _on_text_job_succeeded(self, text: str) -> None:
+    def _on_text_job_succeeded(self, found: tuple[str, int, int]) -> None:
         if self.sender() is not self._text_job or self._source is None:
             return
-        source = self._source
         self._text_job = None
+        text, start, end = found
         # A page break becomes a line break of the same length, so offsets still hold.
         self.text_view.setPlainText(text.replace(PAGE_SEPARATOR, "\n"))
-        start, end = passage_range(text, source.text, source.char_start, source.char_end)
         if start == end:
             self.detail.setText("The passage is no longer in this file; it may have changed.")
         else:
-            self._highlight(utf16_offset(text, start), utf16_offset(text, end))
-        self.shown.emit(source)
+            self._highlight(start, end)
+        self.shown.emit(self._source)
 
     def _highlight(self, start: int, end: int) -> None:
         cursor = QTextCursor(self.text_view.document())

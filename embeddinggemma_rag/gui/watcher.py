@@ -53,6 +53,9 @@ class LibraryWatcher(QObject):
         if new := wanted - current:
             self._watcher.addPaths(sorted(new))
 
+    def set_debounce(self, milliseconds: int) -> None:
+        self._timer.setInterval(milliseconds)
+
     def watched(self) -> list[str]:
         return self._watcher.directories() + self._watcher.files()
 

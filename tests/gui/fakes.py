@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
@@ -12,7 +11,7 @@ from embeddinggemma_rag.core.engine import Engine
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 from tests.core.parsing.pdf_factory import encrypt_pdf, make_pdf
-from tests.stubs import ScriptedGenerator
+from tests.stubs import CITING_REPLY, ScriptedGenerator
 
 PDF_PAGES = [
     "Kettle manual\nRead these instructions before first use.",
@@ -34,22 +33,27 @@ def tiny_settings(tmp_path: Path, **changes: object) -> Settings:
     return settings.replace(**changes)
 
 
-def scripted_engines(
-    reply: str | None = None, delay_seconds: float = 0.0
-) -> Callable[[Settings], Engine]:
-    """Real embedding, search and storage; a scripted chat model that cites [1] and [2]."""
+class ScriptedEngines:
+    """An engine factory: real embedding, search and storage; a scripted chat model that
+    cites [1] and [2] (and invents [9]). Keeps the generators it made, to read their prompts."""
 
-    def make(settings: Settings) -> Engine:
-        def generator(_: Settings) -> ScriptedGenerator:
-            if reply is None:
-                return ScriptedGenerator(delay_seconds=delay_seconds)
-            return ScriptedGenerator(reply, delay_seconds=delay_seconds)
+    def __init__(self, reply: str | None = None, delay_seconds: float = 0.0) -> None:
+        self.reply, self.delay_seconds = reply, delay_seconds
+        self.generators: list[ScriptedGenerator] = []
 
-        engine = Engine(settings, generator_factory=generator)  # type: ignore[arg-type]
+    def __call__(self, settings: Settings) -> Engine:
+        engine = Engine(settings, generator_factory=self._generator)  # type: ignore[arg-type]
         engine.relevance_threshold = -1.0  # random weights: cosines mean nothing
         return engine
 
-    return make
+    def _generator(self, _: Settings) -> ScriptedGenerator:
+        generator = ScriptedGenerator(self.reply or CITING_REPLY, delay_seconds=self.delay_seconds)
+        self.generators.append(generator)
+        return generator
+
+
+def scripted_engines(reply: str | None = None, delay_seconds: float = 0.0) -> ScriptedEngines:
+    return ScriptedEngines(reply, delay_seconds)
 
 
 def tiny_chat_engine(settings: Settings) -> Engine:

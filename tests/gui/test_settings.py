@@ -1,0 +1,52 @@
+"""The settings dialog: every setting editable, checked, saved; a dimension change rebuilds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from embeddinggemma_rag.core.settings import load_settings
+from embeddinggemma_rag.gui.main_window import MainWindow
+from embeddinggemma_rag.gui.settings_dialog import SettingsDialog
+from tests.gui.conftest import WAIT_MS
+from tests.gui.fakes import tiny_settings
+
+pytestmark = pytest.mark.gui
+
+
+def test_an_invalid_combination_keeps_the_dialog_open_with_the_reason(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    dialog = SettingsDialog(tiny_settings(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.chunk_tokens.setValue(128)
+    dialog.chunk_overlap.setValue(100)  # not under half a chunk
+    dialog.accept()
+    assert dialog.result_settings is None
+    assert "overlap" in dialog.problem.text()
+    assert dialog.chunk_tokens.maximum() == 2048
+
+
+def test_settings_are_saved_and_a_dimension_change_rebuilds_the_index(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(window.actions_, "confirm", lambda title, text: asked.append(title) or True)
+    window.actions_.open_settings()
+    dialog = window.actions_.settings_dialog
+    assert dialog is not None
+    dialog.dimension.setCurrentIndex(dialog.dimension.findData(256))
+    dialog.top_k.setValue(3)
+    dialog.temperature.setValue(0.5)
+    dialog.accept()
+
+    assert asked == ["Change the dimension"]
+    saved = load_settings()
+    assert (saved.dimension, saved.top_k, saved.temperature) == (256, 3, 0.5)
+    qtbot.waitUntil(lambda: window.host.settings.dimension == 256, timeout=WAIT_MS)
+    with qtbot.waitSignal(window.host.status_changed, timeout=WAIT_MS) as status:
+        window.host.refresh_status()
+    assert status.args[0].dimension == 256
+    assert window.errors.history == []

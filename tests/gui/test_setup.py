@@ -1,0 +1,97 @@
+"""The setup screen: shown when models are missing; choose files, or download with progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from embeddinggemma_rag.gui.main_window import MainWindow
+from embeddinggemma_rag.gui.setup_dialog import SetupDialog
+from tests.conftest import TINY_EMBEDDING_MODEL
+from tests.core.test_model_store import hub_state
+from tests.gui.conftest import WAIT_MS, MakeWindow
+from tests.gui.fakes import tiny_settings
+from tests.hub_server import serve_hub
+
+pytestmark = pytest.mark.gui
+
+
+def open_setup(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> tuple[MainWindow, SetupDialog]:
+    settings = tiny_settings(tmp_path, embedding_model=None, generator_model=None)
+    window = make_window(settings, wait_ready=False)
+    qtbot.waitUntil(lambda: window.actions_.setup_dialog is not None, timeout=WAIT_MS)
+    dialog = window.actions_.setup_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: bool(dialog.statuses), timeout=WAIT_MS)
+    return window, dialog
+
+
+def test_the_setup_screen_says_what_is_missing_with_sizes_and_licences(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    window, dialog = open_setup(qtbot, make_window, tmp_path)
+    assert (dialog.isVisible() and dialog.isModal() is False) or dialog.isVisible()
+    embedding, generator = dialog.boxes["embedding"], dialog.boxes["generator"]
+    assert embedding.state.text().startswith("Missing.")
+    assert generator.state.text().startswith("Missing.")
+    assert "Gemma Terms of Use" in embedding.about.text()
+    assert "about 218.6 MB" in embedding.about.text()
+    assert "about 806.0 MB" in generator.about.text()
+    assert not dialog.continue_button.isEnabled()
+    assert dialog.download_button.isEnabled()
+    assert window.status.model_state("embedding").endswith("missing")
+    assert window.status.network_label.text() == "● Offline"
+
+
+def test_choosing_model_files_checks_them_and_the_app_goes_on(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    window, dialog = open_setup(qtbot, make_window, tmp_path)
+    with qtbot.waitSignal(window.errors.shown, timeout=WAIT_MS) as shown:
+        dialog.import_path(tmp_path / "not-a-model")
+    assert "not-a-model" in shown.args[0].message
+
+    dialog.import_path(TINY_EMBEDDING_MODEL)
+    qtbot.waitUntil(dialog.continue_button.isEnabled, timeout=WAIT_MS)
+    assert dialog.boxes["embedding"].state.text() == f"Ready: {TINY_EMBEDDING_MODEL}"
+    qtbot.mouseClick(dialog.continue_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "ready" in window.status.model_state("embedding"), timeout=WAIT_MS)
+    assert window.host.settings.embedding_model == TINY_EMBEDDING_MODEL
+
+
+def test_download_shows_progress_and_the_network_in_use(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    window, dialog = open_setup(qtbot, make_window, tmp_path)
+    with serve_hub(hub_state()) as url:
+        window.host.download_endpoint = url
+        qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
+        assert window.status.network_label.text().startswith("● Online")
+        assert dialog.progress.isVisible() and dialog.cancel_button.isVisible()
+        qtbot.waitUntil(
+            lambda: dialog.progress_label.text() == "Downloaded and checked.", timeout=WAIT_MS
+        )
+    assert window.status.network_label.text() == "● Offline"
+    assert not dialog.progress.isVisible()
+    qtbot.waitUntil(
+        lambda: dialog.boxes["generator"].state.text().startswith("Ready"), timeout=WAIT_MS
+    )
+
+
+def test_a_download_can_be_cancelled(qtbot: QtBot, make_window: MakeWindow, tmp_path: Path) -> None:
+    window, dialog = open_setup(qtbot, make_window, tmp_path)
+    with serve_hub(hub_state()) as url:
+        window.host.download_endpoint = url
+        qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(
+            lambda: dialog.progress_label.text() == "Download cancelled.", timeout=WAIT_MS
+        )
+    assert window.errors.history == []  # cancelling is not an error
+    assert dialog.download_button.isEnabled()
+    assert window.status.network_label.text() == "● Offline"
