@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -36,16 +37,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from embeddinggemma_rag.core.engine import Engine
 
     engine = Engine(_settings(args))
+    # Ctrl-C stops the answer through the cancel token: a KeyboardInterrupt raised inside
+    # llama.cpp's abort callback would only be printed and ignored by ctypes.
+    cancel = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
     try:
         on_token = None if args.json else _write_token
-        answer = engine.ask(args.question, k=args.k, scope=args.scope, on_token=on_token)
+        answer = engine.ask(
+            args.question, k=args.k, scope=args.scope, cancel=cancel, on_token=on_token
+        )
     finally:
+        signal.signal(signal.SIGINT, previous)
         engine.close()
     if args.json:
         print_json(answer_json(answer))
     else:
         _print_sources(answer)
-    return 0
+    return 130 if answer.cancelled else 0
 
 
 def _write_token(piece: str) -> None:
@@ -62,7 +70,7 @@ def _print_sources(answer: Answer) -> None:
             similarity = f" (similarity {hit.similarity:.2f})" if hit.similarity is not None else ""
             print(f"  {rank}. {hit.path}{page}{similarity}")
         return
-    print()  # the streamed answer ends without a newline
+    print(" [stopped]" if answer.cancelled else "")  # the streamed answer has no newline
     if answer.citations:
         print("\nSources:")
         for citation in answer.citations:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,21 @@ def test_models_download_from_a_loopback_hub(tmp_path: Path) -> None:
     assert "generator ok" in result.stdout
     assert (paths.models_dir() / GGUF_NAME).read_bytes() == TINY_CHAT_MODEL.read_bytes()
     assert any(method == "GET" for method, _, _ in state.requests)
+
+
+def test_ctrl_c_stops_the_answer_and_keeps_what_was_written(library: list[str]) -> None:
+    settings = paths.config_dir() / "settings.toml"
+    settings.write_text("max_answer_tokens = 1200\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "embeddinggemma_rag", *library, "ask", QUESTION],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=dict(os.environ),
+    )
+    assert process.stdout is not None
+    process.stdout.read(1)  # the answer has started streaming
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert b"[stopped]" in out and b"Traceback" not in err
