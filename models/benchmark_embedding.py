@@ -18,29 +18,50 @@ import onnxruntime as ort
 from models.onnx_tools import set_matmulnbits_accuracy_level
 
 
-def tokens_per_second(
-    onnx_path: Path, seq_len: int, batch: int, threads: int, repeats: int, vocab: int
-) -> dict[str, float]:
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _session(onnx_path: Path, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    t0 = time.monotonic()
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    load_s = time.monotonic() - t0
+    return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+def tokens_per_second(
+    paths: dict[str, Path], seq_len: int, batch: int, threads: int, repeats: int, vocab: int
+) -> dict[str, dict[str, float]]:
+    """Time every graph on the same input, alternating runs so background load hits all alike."""
+    sessions = {}
+    load_s = {}
+    for name, path in paths.items():
+        t0 = time.monotonic()
+        sessions[name] = _session(path, threads)
+        load_s[name] = time.monotonic() - t0
     rng = np.random.default_rng(0)
     ids = rng.integers(4, vocab, size=(batch, seq_len), dtype=np.int64)
     ids[:, 0], ids[:, -1] = 2, 1  # <bos> ... <eos>, like real inputs
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-    session.run(["sentence_embedding"], feeds)  # warm-up: first run allocates and packs
-    times = []
+    outputs = {}
+    for name, session in sessions.items():
+        outputs[name] = session.run(["sentence_embedding"], feeds)[0]  # warm-up: packs weights
+    times: dict[str, list[float]] = {name: [] for name in sessions}
     for _ in range(repeats):
-        t0 = time.monotonic()
-        out = session.run(["sentence_embedding"], feeds)[0]
-        times.append(time.monotonic() - t0)
+        for name, session in sessions.items():
+            t0 = time.monotonic()
+            session.run(["sentence_embedding"], feeds)
+            times[name].append(time.monotonic() - t0)
+    first = next(iter(outputs.values()))
     return {
-        "load_s": load_s,
-        "tokens_per_s": batch * seq_len / statistics.median(times),
-        "first_vector_sum": float(out[0].sum()),
+        name: {
+            "load_s": load_s[name],
+            "tokens_per_s": batch * seq_len / statistics.median(times[name]),
+            # The best run is the least disturbed by other processes on a shared machine.
+            "best_tokens_per_s": batch * seq_len / min(times[name]),
+            "cosine_to_first": _cosine(outputs[name], first),
+        }
+        for name in sessions
     }
 
 
@@ -68,24 +89,24 @@ def main(argv: list[str] | None = None) -> int:
         vocab=args.vocab,
     )
     report: dict[str, object] = {"model": str(args.model), **measure}
-    report["default"] = tokens_per_second(args.model, **measure)
-    if args.compare_accuracy_level is not None:
-        # A sibling copy of the small graph file shares the same external weights file.
-        # Unique name: several benchmarks may run at once on the same model folder.
-        fd, name = tempfile.mkstemp(
-            dir=args.model.parent,
-            prefix=f".{args.model.stem}.acc{args.compare_accuracy_level}-",
-            suffix=".onnx",
-        )
-        os.close(fd)
-        variant = Path(name)
-        shutil.copyfile(args.model, variant)
-        try:
-            set_matmulnbits_accuracy_level(variant, args.compare_accuracy_level)
-            report[f"accuracy_level_{args.compare_accuracy_level}"] = tokens_per_second(
-                variant, **measure
+    paths = {"default": args.model}
+    variant = None
+    try:
+        if args.compare_accuracy_level is not None:
+            level = args.compare_accuracy_level
+            # A sibling copy of the small graph file shares the same external weights file;
+            # a unique name, as several benchmarks may run at once on one model folder.
+            fd, name = tempfile.mkstemp(
+                dir=args.model.parent, prefix=f".{args.model.stem}.acc{level}-", suffix=".onnx"
             )
-        finally:
+            os.close(fd)
+            variant = Path(name)
+            shutil.copyfile(args.model, variant)
+            set_matmulnbits_accuracy_level(variant, level)
+            paths[f"accuracy_level_{level}"] = variant
+        report.update(tokens_per_second(paths, **measure))
+    finally:
+        if variant is not None:
             variant.unlink()
     json.dump(report, sys.stdout, indent=2)
     print()
