@@ -7,6 +7,7 @@ onnxruntime and FAISS have been imported (that happens on a worker thread).
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,13 @@ def run_app(settings: Settings, engine_factory: EngineFactory | None = None) -> 
     app.setDesktopFileName("embeddinggemma-rag")
     window = MainWindow(settings, engine_factory) if engine_factory else MainWindow(settings)
     _route_uncaught_exceptions(window)
+    # Ctrl+C or a TERM in the terminal closes the window like the user would (cancel, wait,
+    # save). Python handles signals only when it runs, so a timer lets it in now and then.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: window.close())
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     window.show()
     QTimer.singleShot(0, window.start)  # first paint, then the model check
     return int(app.exec())

@@ -29,6 +29,7 @@ from embeddinggemma_rag.gui.text_views import (
 )
 
 # The forms the answering code accepts: [1], [1, 2], [1; 2] (and [1][2] as two groups).
+SEARCHING = "Searching your documents…"
 CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
@@ -53,6 +54,7 @@ class ChatView(QWidget):
         super().__init__(parent)
         self.entries: list[ChatEntry] = []
         self._stream: QTextCursor | None = None
+        self._placeholder: QTextCursor | None = None
         self.scope_combo = QComboBox()
         self.scope_combo.setAccessibleName("Ask about")
         self.scope_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -132,6 +134,9 @@ class ChatView(QWidget):
             return
         self.entries[-1].partial += text
         at_bottom = self._at_bottom()
+        if self._placeholder is not None:
+            self._placeholder.removeSelectedText()
+            self._placeholder = None
         self._stream.insertText(text, QTextCharFormat())
         if at_bottom:
             self._scroll_to_bottom()
@@ -157,6 +162,7 @@ class ChatView(QWidget):
 
     def _render(self) -> None:
         at_bottom = self._at_bottom()
+        self._stream = self._placeholder = None
         document = self.transcript.document()
         document.clear()
         cursor = QTextCursor(document)
@@ -186,7 +192,12 @@ class ChatView(QWidget):
             if entry.note:
                 cursor.insertBlock()
                 cursor.insertText(entry.note, dim)
-            else:  # still streaming: tokens go here
+            else:  # still streaming: tokens go here, after a note that goes with the first
+                if not entry.partial:
+                    start = cursor.position()
+                    cursor.insertText(SEARCHING, dim)
+                    self._placeholder = QTextCursor(cursor)
+                    self._placeholder.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
                 self._stream = QTextCursor(cursor)
         else:
             self._insert_answer_text(cursor, index, entry.answer, plain, palette)

@@ -20,7 +20,9 @@ from embeddinggemma_rag.gui.jobs import Job
 
 
 def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
+    if seconds < 1:
+        return "under a second"
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)

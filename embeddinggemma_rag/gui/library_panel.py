@@ -71,11 +71,10 @@ class LibraryPanel(QWidget):
         self.tree.itemSelectionChanged.connect(self._on_tree_item_selection_changed)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
-        # The reason can be long: the status column keeps a fixed share, the tooltip has it all.
-        header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(STATUS, 150)
-        header.setMinimumSectionSize(48)
+        # The status column takes the room left: its reason is what a user scans for.
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(NAME, 190)
+        header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(PASSAGES, QHeaderView.ResizeMode.ResizeToContents)
         self.add_folder_button = self._button("Add folder…", self.add_folder_clicked)
         self.add_files_button = self._button("Add files…", self.add_files_clicked)
@@ -143,7 +142,9 @@ class LibraryPanel(QWidget):
     def _source_item(self, path: str) -> QTreeWidgetItem:
         item = self._sources.get(path)
         if item is None:
-            item = QTreeWidgetItem(self.tree, [path, "", ""])
+            item = QTreeWidgetItem(
+                self.tree, [os.path.basename(path.rstrip(os.sep)) or path, "", ""]
+            )
             item.setData(NAME, PATH_ROLE, path)
             item.setToolTip(NAME, path)
             item.setIcon(NAME, self._icon(QStyle.StandardPixmap.SP_DirIcon))

@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         if not self.viewer.isVisible():
             self.viewer.show()
             total = sum(self.splitter.sizes())
-            self.splitter.setSizes([total * 2 // 9, total * 4 // 9, total * 3 // 9])
+            self.splitter.setSizes([total * 2 // 9, total * 3 // 9, total * 4 // 9])
         self.viewer.open_source(source)
 
     def refresh_conversations(self) -> None:
@@ -200,7 +200,7 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1280, 800)
         if state is None or not self.splitter.restoreState(state):
-            self.splitter.setSizes([400, 880, 0])
+            self.splitter.setSizes([460, 820, 0])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel the answer and the indexing, wait for the workers, keep what was saved."""

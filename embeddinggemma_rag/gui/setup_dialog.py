@@ -67,7 +67,10 @@ class _ModelBox(QGroupBox):
         self.about.setText(
             f"{spec.name} from {spec.repo_id}, about {size}.\nLicence: {spec.licence}"
         )
-        self.state.setText(f"Ready: {status.path}" if status.ok else f"Missing. {status.problem}")
+        # The problem's first sentence names the file; the rest is the command-line hint.
+        problem = status.problem.split(". ", 1)[0]
+        self.state.setText(f"Ready: {status.path}" if status.ok else f"Not usable: {problem}.")
+        self.state.setToolTip(status.problem)
 
 
 class SetupDialog(QDialog):
@@ -140,6 +143,7 @@ class SetupDialog(QDialog):
         missing = [s for s in statuses if not s.ok]
         self.download_button.setEnabled(bool(missing) and self._download is None)
         self.token.setVisible(any(getattr(manifest, s.kind).gated for s in missing))
+        self.adjustSize()  # the texts arrived after the first layout
 
     def choose_files(self, kind: str) -> None:
         if kind == EMBEDDING:

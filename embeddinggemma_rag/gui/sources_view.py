@@ -60,7 +60,12 @@ def insert_sources(
         return sources
     heading = QTextCharFormat()
     heading.setFontWeight(700)
-    title = "Sources" if answer.citations else "Closest passages"
+    if answer.citations:
+        title = "Sources"
+    elif answer.grounded:
+        title = "Passages given to the model (the answer cites none)"
+    else:
+        title = "Closest passages"
     spaced = QTextBlockFormat()
     spaced.setTopMargin(8)
     cursor.insertBlock(spaced)

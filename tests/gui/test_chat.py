@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from embeddinggemma_rag.core.conversations import ConversationStore
 from embeddinggemma_rag.gui.chat_controller import STOPPED
+from embeddinggemma_rag.gui.chat_view import SEARCHING
 from embeddinggemma_rag.gui.main_window import MainWindow
 from tests.core.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS, MakeWindow
@@ -82,6 +83,7 @@ def test_an_answer_streams_and_a_citation_opens_the_pdf_at_its_page(
     streaming = window.chat_view.entries[-1]
     assert streaming.answer is None and streaming.partial  # shown before the answer is done
     assert streaming.partial.strip() in window.chat_view.transcript.toPlainText()
+    assert SEARCHING not in window.chat_view.transcript.toPlainText()  # gone with the first word
     with qtbot.waitSignal(window.chat.answer_finished, timeout=WAIT_MS) as finished:
         pass
     answer = finished.args[0]

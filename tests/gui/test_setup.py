@@ -37,8 +37,9 @@ def test_the_setup_screen_says_what_is_missing_with_sizes_and_licences(
     window, dialog = open_setup(qtbot, make_window, tmp_path)
     assert (dialog.isVisible() and dialog.isModal() is False) or dialog.isVisible()
     embedding, generator = dialog.boxes["embedding"], dialog.boxes["generator"]
-    assert embedding.state.text().startswith("Missing.")
-    assert generator.state.text().startswith("Missing.")
+    assert embedding.state.text().startswith("Not usable: ")
+    assert "model_q4.onnx" in embedding.state.text()
+    assert generator.state.text().startswith("Not usable: ")
     assert "Gemma Terms of Use" in embedding.about.text()
     assert "about 218.6 MB" in embedding.about.text()
     assert "about 806.0 MB" in generator.about.text()
