@@ -33,9 +33,10 @@ class Settings:
     # CPU threads for the models; physical cores by default (hyper-threads only add contention).
     threads: int = field(default_factory=paths.physical_cores)
     # Largest chunk in tokens, prompt and <bos>/<eos> included; at most 2048 (the model's limit).
-    chunk_tokens: int = 512
+    # 192 lets about three passages into the answer prompt's ~720 tokens (README, Indexing).
+    chunk_tokens: int = 192
     # Tokens shared by consecutive chunks so a passage cut at a boundary is still found whole.
-    chunk_overlap_tokens: int = 64
+    chunk_overlap_tokens: int = 24
     # Matryoshka dimension of the library's vectors: 768, 512, 256 or 128.
     dimension: int = 768
     # Passages retrieved for a search or an answer.
