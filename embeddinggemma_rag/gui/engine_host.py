@@ -78,14 +78,17 @@ class EngineHost(QObject):
         """Use new settings: stop every job, then close the engine and make a new one."""
         self.settings = settings
         self.cancel_ingest()
-        for job in self.runner.active():
+        stopping = self.runner.active()
+        for job in stopping:
             job.cancel()
         self._engine_made.clear()  # jobs started from now on wait for the new engine
-        self._when_idle(lambda: self.start(rescan))
+        self._after(stopping, lambda: self.start(rescan))
 
-    def _when_idle(self, callback: Callable[[], None]) -> None:
-        if self.runner.active():
-            QTimer.singleShot(50, lambda: self._when_idle(callback))
+    def _after(self, jobs: list[Job], callback: Callable[[], None]) -> None:
+        """Call back once these jobs are done (not jobs started since: they may be waiting
+        for the very engine the callback makes)."""
+        if any(not job.done for job in jobs):
+            QTimer.singleShot(50, lambda: self._after(jobs, callback))
         else:
             callback()
 

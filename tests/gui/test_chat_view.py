@@ -104,6 +104,20 @@ def test_an_answer_streams_and_a_citation_opens_the_pdf_at_its_page(
     assert model.resultAtIndex(view.currentSearchResultIndex()).page() == first.page - 1
 
 
+def test_shift_enter_starts_a_new_line_and_enter_sends(qtbot: QtBot, window: MainWindow) -> None:
+    box = window.chat_view.question_box
+    asked: list[str] = []
+    window.chat_view.ask_requested.disconnect()
+    window.chat_view.ask_requested.connect(lambda text, scope: asked.append(text))
+    box.setFocus()
+    qtbot.keyClicks(box, "first line")
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(box, "second line")
+    assert asked == [] and box.toPlainText() == "first line\nsecond line"
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert asked == ["first line\nsecond line"] and box.toPlainText() == ""
+
+
 def test_a_source_link_opens_a_text_file_at_the_highlighted_passage(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:

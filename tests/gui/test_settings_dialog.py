@@ -11,7 +11,7 @@ from embeddinggemma_rag.core.settings import load_settings
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.settings_dialog import SettingsDialog
 from tests.gui.conftest import WAIT_MS
-from tests.gui.fakes import tiny_settings
+from tests.gui.fakes import make_library, tiny_settings
 
 pytestmark = pytest.mark.gui
 
@@ -50,3 +50,24 @@ def test_settings_are_saved_and_a_dimension_change_rebuilds_the_index(
         window.host.refresh_status()
     assert status.args[0].dimension == 256
     assert window.errors.history == []
+
+
+def test_a_chunk_size_change_can_re_index_everything(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = make_library(tmp_path / "docs")
+    with qtbot.waitSignal(window.host.ingest_finished, timeout=WAIT_MS):
+        window.add_paths([docs])
+    monkeypatch.setattr(window.actions_, "confirm", lambda title, text: True)
+    window.actions_.open_settings()
+    dialog = window.actions_.settings_dialog
+    assert dialog is not None
+    dialog.chunk_tokens.setValue(64)
+    dialog.chunk_overlap.setValue(0)
+    with qtbot.waitSignal(window.host.ingest_finished, timeout=WAIT_MS) as finished:
+        dialog.accept()
+    report = finished.args[0]
+    assert window.host.settings.chunk_tokens == 64
+    indexed = [o for o in report.outcomes if o.status == "indexed"]
+    assert len(indexed) == 4 and all(o.embedded for o in indexed)  # read and embedded again
+    assert str(docs) in window.library_panel.source_paths()
