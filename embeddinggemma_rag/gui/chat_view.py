@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -27,6 +26,7 @@ from embeddinggemma_rag.gui.text_views import (
     query_words,
     terms_pattern,
 )
+from embeddinggemma_rag.gui.widgets import button
 
 # The forms the answering code accepts: [1], [1, 2], [1; 2] (and [1][2] as two groups).
 SEARCHING = "Searching your documents…"
@@ -66,13 +66,8 @@ class ChatView(QWidget):
         self.transcript.anchorClicked.connect(self._on_transcript_anchor_clicked)
         self.question_box = QuestionBox()
         self.question_box.submitted.connect(self._on_question_box_submitted)
-        self.send_button = QPushButton("Send")
-        self.send_button.setAccessibleName("Send question")
-        self.send_button.clicked.connect(self._on_send_button_clicked)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setAccessibleName("Stop answer")
-        self.stop_button.setToolTip("Stop the answer (Esc)")
-        self.stop_button.clicked.connect(self.stop_requested)
+        self.send_button = button("Send", self._on_send_button_clicked, "Send question")
+        self.stop_button = button("Stop", self.stop_requested, "Stop answer", "Stop (Esc)")
         self.stop_button.setEnabled(False)
         header = QHBoxLayout()
         header.addWidget(scope_label)

@@ -10,12 +10,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from embeddinggemma_rag.core.conversations import ConversationSummary
+from embeddinggemma_rag.gui.widgets import button
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -39,16 +39,11 @@ class ConversationsPanel(QWidget):
         self.list.itemActivated.connect(self._on_list_item_activated)
         self.list.itemClicked.connect(self._on_list_item_activated)
         self.list.currentItemChanged.connect(self._on_list_current_item_changed)
-        self.new_button = QPushButton("New")
-        self.new_button.setAccessibleName("New conversation")
-        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
-        self.new_button.clicked.connect(self.new_clicked)
-        self.export_button = QPushButton("Export…")
-        self.export_button.setAccessibleName("Export conversation to Markdown")
-        self.export_button.clicked.connect(self._on_export_button_clicked)
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.setAccessibleName("Delete conversation")
-        self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        self.new_button = button("New", self.new_clicked, "New conversation", "Ctrl+N")
+        self.export_button = button(
+            "Export…", self._on_export_button_clicked, "Export conversation to Markdown"
+        )
+        self.delete_button = button("Delete", self._on_delete_button_clicked, "Delete conversation")
         buttons = QHBoxLayout()
         buttons.addWidget(self.new_button)
         buttons.addStretch(1)

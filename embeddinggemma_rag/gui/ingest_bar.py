@@ -9,14 +9,13 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QProgressBar,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.widgets import button, plain_label
 
 
 def format_duration(seconds: float) -> str:
@@ -55,16 +54,10 @@ class IngestBar(QWidget):
         self._started = 0.0
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Indexing progress")
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.current = QLabel()
-        self.current.setAccessibleName("File being indexed")
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setAccessibleName("Pause indexing")
-        self.pause_button.clicked.connect(self._on_pause_button_clicked)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setAccessibleName("Cancel indexing")
-        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.summary = plain_label(name="Indexing summary")
+        self.current = plain_label(name="File being indexed", wrap=False)
+        self.pause_button = button("Pause", self._on_pause_button_clicked, "Pause indexing")
+        self.cancel_button = button("Cancel", self._on_cancel_button_clicked, "Cancel indexing")
         buttons = QHBoxLayout()
         buttons.addWidget(self.bar, 1)
         buttons.addWidget(self.pause_button)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMenu,
-    QPushButton,
     QStyle,
     QTreeWidget,
     QTreeWidgetItem,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from embeddinggemma_rag.core.documents import FileStatus
+from embeddinggemma_rag.gui.widgets import button
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 NAME, STATUS, PASSAGES = range(3)
@@ -76,17 +76,20 @@ class LibraryPanel(QWidget):
         header.resizeSection(NAME, 190)
         header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(PASSAGES, QHeaderView.ResizeMode.ResizeToContents)
-        self.add_folder_button = self._button("Add folder…", self.add_folder_clicked)
-        self.add_files_button = self._button("Add files…", self.add_files_clicked)
-        self.remove_button = self._button("Remove", None)
-        self.remove_button.setToolTip("Forget the selected folders or files (they stay on disk)")
-        self.remove_button.clicked.connect(self._on_remove_button_clicked)
+        self.add_folder_button = button("Add folder…", self.add_folder_clicked, tip="Ctrl+O")
+        self.add_files_button = button("Add files…", self.add_files_clicked)
+        self.remove_button = button(
+            "Remove",
+            self._on_remove_button_clicked,
+            tip="Forget the selected folders or files (they stay on disk)",
+        )
         self.remove_button.setEnabled(False)
-        self.rescan_button = self._button("Re-scan", self.rescan_clicked)
-        self.rescan_button.setToolTip("Pick up files added, changed or deleted on disk")
+        self.rescan_button = button(
+            "Re-scan", self.rescan_clicked, tip="Pick up files added, changed or deleted on disk"
+        )
         buttons = QHBoxLayout()
-        for button in (self.add_folder_button, self.add_files_button):
-            buttons.addWidget(button)
+        buttons.addWidget(self.add_folder_button)
+        buttons.addWidget(self.add_files_button)
         buttons.addStretch(1)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.rescan_button)
@@ -95,13 +98,6 @@ class LibraryPanel(QWidget):
         self.layout_.addLayout(buttons)
         self.layout_.addWidget(self.hint)
         self.layout_.addWidget(self.tree, 1)
-
-    def _button(self, text: str, signal: Any) -> QPushButton:
-        button = QPushButton(text)
-        button.setAccessibleName(text.rstrip("…"))
-        if signal is not None:
-            button.clicked.connect(signal)
-        return button
 
     # Filling ---------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
+from embeddinggemma_rag.gui.widgets import pass_drops_to_window
+
 
 class QuestionBox(QPlainTextEdit):
     submitted = Signal(str)
@@ -17,8 +19,7 @@ class QuestionBox(QPlainTextEdit):
         )
         self.setAccessibleName("Question")
         self.setTabChangesFocus(True)
-        self.setAcceptDrops(False)  # dropped files go to the window, which adds them
-        self.viewport().setAcceptDrops(False)
+        pass_drops_to_window(self)
         lines = 3
         self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 16)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -14,9 +13,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -29,6 +26,7 @@ from embeddinggemma_rag.core.settings import (
     SEARCH_MODES,
     Settings,
 )
+from embeddinggemma_rag.gui.widgets import button, plain_label
 
 
 def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
@@ -48,8 +46,7 @@ class _PathField(QWidget):
         self.folder = folder
         self.edit = QLineEdit(str(value) if value else "")
         self.edit.setPlaceholderText(placeholder)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._on_browse_clicked)
+        browse = button("Browse…", self._on_browse_clicked)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
@@ -114,10 +111,7 @@ class SettingsDialog(QDialog):
             widget.setToolTip(tip)
             widget.setAccessibleName(label.replace("&", ""))
             form.addRow(label, widget)
-        self.problem = QLabel()
-        self.problem.setTextFormat(Qt.TextFormat.PlainText)
-        self.problem.setWordWrap(True)
-        self.problem.setAccessibleName("Settings problem")
+        self.problem = plain_label(name="Settings problem")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )

@@ -5,17 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -23,6 +21,7 @@ from PySide6.QtWidgets import (
 from embeddinggemma_rag.gui.engine_host import EMBEDDING, GENERATOR, EngineHost
 from embeddinggemma_rag.gui.errors import ErrorReporter
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.widgets import button, plain_label
 
 _TITLES = {EMBEDDING: "Search model (finds passages)", GENERATOR: "Chat model (writes answers)"}
 
@@ -35,26 +34,17 @@ def format_size(size: float) -> str:
     return ""
 
 
-def _label(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)  # paths and problems are not markup
-    label.setWordWrap(True)
-    return label
-
-
 class _ModelBox(QGroupBox):
     """One model: what it is, its size and licence, its state, and a way to choose files."""
 
     def __init__(self, kind: str, dialog: SetupDialog) -> None:
         super().__init__(_TITLES[kind])
         self.kind = kind
-        self.about = _label()
-        self.state = _label()
-        self.state.setAccessibleName(f"{_TITLES[kind]} state")
+        self.about = plain_label()
+        self.state = plain_label(name=f"{_TITLES[kind]} state")
         choose = "Choose folder…" if kind == EMBEDDING else "Choose file…"
-        self.choose_button = QPushButton(choose)
-        self.choose_button.setAccessibleName(f"{choose.rstrip('…')} for the {kind} model")
-        self.choose_button.clicked.connect(lambda: dialog.choose_files(kind))
+        name = f"{choose.rstrip('…')} for the {kind} model"
+        self.choose_button = button(choose, lambda: dialog.choose_files(kind), name)
         layout = QVBoxLayout(self)
         layout.addWidget(self.about)
         row = QHBoxLayout()
@@ -85,7 +75,7 @@ class SetupDialog(QDialog):
         self.host, self.errors = host, errors
         self.statuses: dict[str, Any] = {}
         self._download: Job | None = None
-        intro = _label(
+        intro = plain_label(
             "The app needs two models on this computer. Everything then runs offline: "
             "documents, questions and answers never leave it."
         )
@@ -94,16 +84,16 @@ class SetupDialog(QDialog):
         self.token.setPlaceholderText("Hugging Face token (only for gated models)")
         self.token.setAccessibleName("Hugging Face token")
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.download_button = QPushButton("Download missing models")
-        self.download_button.setAccessibleName("Download missing models")
-        self.download_button.setToolTip("Uses the network, only for this download")
-        self.download_button.clicked.connect(self._on_download_button_clicked)
+        self.download_button = button(
+            "Download missing models",
+            self._on_download_button_clicked,
+            tip="Uses the network, only for this download",
+        )
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Download progress")
         self.progress.setRange(0, 1000)
-        self.progress_label = _label()
-        self.cancel_button = QPushButton("Cancel download")
-        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.progress_label = plain_label(name="Download state")
+        self.cancel_button = button("Cancel download", self._on_cancel_button_clicked)
         download_row = QHBoxLayout()
         download_row.addWidget(self.token, 1)
         download_row.addWidget(self.download_button)

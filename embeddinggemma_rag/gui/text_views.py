@@ -15,6 +15,8 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QColor, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from embeddinggemma_rag.gui.widgets import pass_drops_to_window
+
 
 def blend(base: QColor, over: QColor, amount: float) -> QColor:
     """`over` laid on `base` at `amount` (0..1): tints that follow a light or dark palette."""
@@ -110,8 +112,7 @@ class SafeTextBrowser(QTextBrowser):
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
         self.setUndoRedoEnabled(False)
-        self.setAcceptDrops(False)  # dropped files go to the window, which adds them
-        self.viewport().setAcceptDrops(False)
+        pass_drops_to_window(self)
 
     def loadResource(self, type: int, name: QUrl | str) -> Any:
         return None  # never fetch: no remote (or local) images, stylesheets or pages

@@ -6,15 +6,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QPointF, Qt, QUrl, Signal
+from PySide6.QtCore import QPointF, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
 from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
-    QPushButton,
     QStackedWidget,
     QTextEdit,
     QVBoxLayout,
@@ -26,6 +24,7 @@ from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
 from embeddinggemma_rag.gui.sources_view import SourceRef, source_label
 from embeddinggemma_rag.gui.text_views import mark_format
+from embeddinggemma_rag.gui.widgets import button, pass_drops_to_window, plain_label
 
 HIGHLIGHT_CHARS = 600  # Qt PDF searches for the passage text: keep the search string short
 
@@ -48,18 +47,10 @@ class SourceViewer(QWidget):
         self._source: SourceRef | None = None
         self._target_page = 0
         self._text_job: Job | None = None
-        self.title = QLabel()
-        self.title.setAccessibleName("Source")
-        self.title.setTextFormat(Qt.TextFormat.PlainText)
-        self.detail = QLabel()
-        self.detail.setTextFormat(Qt.TextFormat.PlainText)
-        self.detail.setWordWrap(True)
-        self.open_button = QPushButton("Open in system app")
-        self.open_button.setAccessibleName("Open in system app")
-        self.open_button.clicked.connect(self._on_open_button_clicked)
-        self.close_button = QPushButton("Close")
-        self.close_button.setAccessibleName("Close source viewer")
-        self.close_button.clicked.connect(self.close_clicked)
+        self.title = plain_label(name="Source", wrap=False)
+        self.detail = plain_label(name="About the passage")
+        self.open_button = button("Open in system app", self._on_open_button_clicked)
+        self.close_button = button("Close", self.close_clicked, "Close source viewer")
         self.pdf_document = QPdfDocument(self)
         self.search_model = QPdfSearchModel(self)
         self.search_model.setDocument(self.pdf_document)
@@ -73,8 +64,7 @@ class SourceViewer(QWidget):
         self.text_view = QPlainTextEdit()
         self.text_view.setAccessibleName("Document text")
         self.text_view.setReadOnly(True)
-        self.text_view.setAcceptDrops(False)
-        self.text_view.viewport().setAcceptDrops(False)
+        pass_drops_to_window(self.text_view)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.pdf_view)
         self.stack.addWidget(self.text_view)
