@@ -8,10 +8,11 @@ from PySide6.QtCore import QObject, Signal
 
 from embeddinggemma_rag.core.answer_types import Answer, Turn
 from embeddinggemma_rag.core.conversations import ConversationStore, SavedTurn, export_markdown
-from embeddinggemma_rag.gui.chat_view import ChatEntry, ChatView
+from embeddinggemma_rag.gui.chat_view import ChatView
 from embeddinggemma_rag.gui.engine_host import EngineHost
 from embeddinggemma_rag.gui.errors import ErrorReporter, describe
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.transcript import ChatEntry
 
 STOPPED = "Stopped before the end."
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
 
 from PySide6.QtCore import QEvent, Qt, QUrl, Signal
-from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor, QTextFrameFormat
+from PySide6.QtGui import QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -18,34 +16,14 @@ from PySide6.QtWidgets import (
 
 from embeddinggemma_rag.core.answer_types import Answer
 from embeddinggemma_rag.gui.question_box import QuestionBox
-from embeddinggemma_rag.gui.sources_view import SourceRef, insert_sources
-from embeddinggemma_rag.gui.text_views import (
-    SafeTextBrowser,
-    blend,
-    link_format,
-    query_words,
-    terms_pattern,
-)
+from embeddinggemma_rag.gui.text_views import SafeTextBrowser
+from embeddinggemma_rag.gui.transcript import ChatEntry, insert_entry
 from embeddinggemma_rag.gui.widgets import button
-
-# The forms the answering code accepts: [1], [1, 2], [1; 2] (and [1][2] as two groups).
-SEARCHING = "Searching your documents…"
-CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-
-
-@dataclass
-class ChatEntry:
-    """One question and its answer as shown; `answer` is None while it streams."""
-
-    question: str
-    scope: str | None = None
-    answer: Answer | None = None
-    partial: str = ""
-    note: str = ""  # "Stopped", "Failed: …"
-    sources: list[SourceRef] = field(default_factory=list)
 
 
 class ChatView(QWidget):
+    """Shows `entries`; asking, stopping and opening sources are signals for the controller."""
+
     ask_requested = Signal(str, object)  # question, scope path or None
     stop_requested = Signal()
     source_activated = Signal(object)  # SourceRef
@@ -161,87 +139,10 @@ class ChatView(QWidget):
         document = self.transcript.document()
         document.clear()
         cursor = QTextCursor(document)
-        for index, entry in enumerate(self.entries):
-            self._insert_entry(cursor, index, entry)
+        for index, entry in enumerate(self.entries):  # only the last one can be streaming
+            self._stream, self._placeholder = insert_entry(cursor, index, entry, self.palette())
         if at_bottom:
             self._scroll_to_bottom()
-
-    def _insert_entry(self, cursor: QTextCursor, index: int, entry: ChatEntry) -> None:
-        palette = self.palette()
-        plain, heading, dim = QTextCharFormat(), QTextCharFormat(), QTextCharFormat()
-        heading.setFontWeight(700)
-        dim.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
-        cursor.insertFrame(self._bubble(user=True))
-        cursor.insertText("You", heading)
-        if entry.scope:
-            cursor.insertText(f"  ·  about {os.path.basename(entry.scope)}", dim)
-        cursor.insertBlock()
-        cursor.insertText(entry.question, plain)
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertFrame(self._bubble(user=False))
-        cursor.insertText("Answer", heading)
-        cursor.insertBlock()
-        pattern = terms_pattern(query_words(entry.question))
-        if entry.answer is None:
-            cursor.insertText(entry.partial, plain)
-            if entry.note:
-                cursor.insertBlock()
-                cursor.insertText(entry.note, dim)
-            else:  # still streaming: tokens go here, after a note that goes with the first
-                if not entry.partial:
-                    start = cursor.position()
-                    cursor.insertText(SEARCHING, dim)
-                    self._placeholder = QTextCursor(cursor)
-                    self._placeholder.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
-                self._stream = QTextCursor(cursor)
-        else:
-            self._insert_answer_text(cursor, index, entry.answer, plain, palette)
-            if entry.note:
-                cursor.insertBlock()
-                cursor.insertText(entry.note, dim)
-            href = f"source:{index}:"
-            entry.sources = insert_sources(cursor, entry.answer, href, palette, pattern)
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-
-    def _insert_answer_text(
-        self,
-        cursor: QTextCursor,
-        index: int,
-        answer: Answer,
-        plain: QTextCharFormat,
-        palette: QPalette,
-    ) -> None:
-        cited = {c.number for c in answer.citations}
-        position = 0
-        for match in CITATION.finditer(answer.text):
-            cursor.insertText(answer.text[position : match.start()], plain)
-            cursor.insertText("[", plain)
-            for part in re.split(r"(\s*[,;]\s*)", match.group(1)):
-                if part.isdigit() and int(part) in cited:
-                    cursor.insertText(part, link_format(palette, f"cite:{index}:{part}", plain))
-                else:
-                    cursor.insertText(part, plain)
-            cursor.insertText("]", plain)
-            position = match.end()
-        cursor.insertText(answer.text[position:], plain)
-
-    def _bubble(self, user: bool) -> QTextFrameFormat:
-        palette = self.palette()
-        base = palette.color(QPalette.ColorRole.Base)
-        tint = palette.color(QPalette.ColorRole.Highlight if user else QPalette.ColorRole.Text)
-        fmt = QTextFrameFormat()
-        fmt.setBackground(blend(base, tint, 0.16 if user else 0.05))
-        fmt.setBorder(1)
-        fmt.setBorderBrush(palette.color(QPalette.ColorRole.Mid))
-        fmt.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
-        fmt.setPadding(10)
-        fmt.setTopMargin(6)
-        fmt.setBottomMargin(6)
-        if user:
-            fmt.setLeftMargin(80)  # the asker's bubbles sit to the right
-        else:
-            fmt.setRightMargin(40)
-        return fmt
 
     def _at_bottom(self) -> bool:
         bar = self.transcript.verticalScrollBar()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, Q
 from embeddinggemma_rag import APP_NAME
 from embeddinggemma_rag.core import paths
 from embeddinggemma_rag.core.settings import Settings
+from embeddinggemma_rag.gui import model_jobs
 from embeddinggemma_rag.gui.chat_controller import ChatController
 from embeddinggemma_rag.gui.chat_view import ChatView
 from embeddinggemma_rag.gui.conversations_panel import ConversationsPanel
@@ -105,7 +106,7 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         """Check the models in the background; then load them, or show the setup screen."""
         self.refresh_conversations()
-        job = self.host.check_models()
+        job = model_jobs.check_models(self.host)
         job.succeeded.connect(self._on_check_job_succeeded)
         job.failed.connect(self._on_check_job_failed)
 

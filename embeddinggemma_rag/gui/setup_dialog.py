@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from embeddinggemma_rag.gui import model_jobs
 from embeddinggemma_rag.gui.engine_host import EMBEDDING, GENERATOR, EngineHost
 from embeddinggemma_rag.gui.errors import ErrorReporter
 from embeddinggemma_rag.gui.jobs import Job
@@ -120,7 +121,7 @@ class SetupDialog(QDialog):
         self.check()
 
     def check(self) -> None:
-        job = self.host.check_models()
+        job = model_jobs.check_models(self.host)
         job.succeeded.connect(self._on_check_job_succeeded)
         job.failed.connect(lambda exc: self.errors.report(exc, "check the models"))
 
@@ -148,7 +149,7 @@ class SetupDialog(QDialog):
     def import_path(self, path: Path) -> None:
         """Check that the files load, record them in the settings, then check everything."""
         self.progress_label.setText(f"Checking {path}…")
-        job = self.host.import_model(path)
+        job = model_jobs.import_model(self.host, path)
         job.succeeded.connect(self._on_import_job_succeeded)
         job.failed.connect(self._on_import_job_failed)
 
@@ -165,7 +166,7 @@ class SetupDialog(QDialog):
     def _on_download_button_clicked(self) -> None:
         missing = [kind for kind, status in self.statuses.items() if not status.ok]
         which = missing[0] if len(missing) == 1 else "all"
-        job = self.host.download_models(which, self.token.text().strip() or None)
+        job = model_jobs.download_models(self.host, which, self.token.text().strip() or None)
         job.progressed.connect(self._on_download_job_progressed)
         job.succeeded.connect(self._on_download_job_succeeded)
         job.cancelled.connect(lambda: self.progress_label.setText("Download cancelled."))

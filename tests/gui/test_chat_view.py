@@ -12,8 +12,8 @@ from pytestqt.qtbot import QtBot
 
 from embeddinggemma_rag.core.conversations import ConversationStore
 from embeddinggemma_rag.gui.chat_controller import STOPPED
-from embeddinggemma_rag.gui.chat_view import SEARCHING
 from embeddinggemma_rag.gui.main_window import MainWindow
+from embeddinggemma_rag.gui.transcript import SEARCHING
 from tests.core.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS, MakeWindow
 from tests.gui.fakes import (

@@ -1,0 +1,114 @@
+"""The conversation as a text document: bubbles, linked citations, sources, streaming point."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor, QTextFrameFormat
+
+from embeddinggemma_rag.core.answer_types import Answer
+from embeddinggemma_rag.gui.sources_view import SourceRef, insert_sources
+from embeddinggemma_rag.gui.text_views import blend, link_format, query_words, terms_pattern
+
+SEARCHING = "Searching your documents…"  # shown until the first token arrives
+# The forms the answering code accepts: [1], [1, 2], [1; 2] (and [1][2] as two groups).
+CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+
+@dataclass
+class ChatEntry:
+    """One question and its answer as shown; `answer` is None while it streams."""
+
+    question: str
+    scope: str | None = None
+    answer: Answer | None = None
+    partial: str = ""
+    note: str = ""  # "Stopped", "Failed: …"
+    sources: list[SourceRef] = field(default_factory=list)
+
+
+def insert_entry(
+    cursor: QTextCursor, index: int, entry: ChatEntry, palette: QPalette
+) -> tuple[QTextCursor | None, QTextCursor | None]:
+    """Write one question and its answer as two bubbles. While the answer streams, returns
+    the cursor its tokens go to, and the placeholder the first token replaces."""
+    stream = placeholder = None
+    plain, heading, dim = QTextCharFormat(), QTextCharFormat(), QTextCharFormat()
+    heading.setFontWeight(700)
+    dim.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
+    cursor.insertFrame(bubble_format(palette, user=True))
+    cursor.insertText("You", heading)
+    if entry.scope:
+        cursor.insertText(f"  ·  about {os.path.basename(entry.scope)}", dim)
+    cursor.insertBlock()
+    cursor.insertText(entry.question, plain)
+    cursor.movePosition(QTextCursor.MoveOperation.End)
+    cursor.insertFrame(bubble_format(palette, user=False))
+    cursor.insertText("Answer", heading)
+    cursor.insertBlock()
+    pattern = terms_pattern(query_words(entry.question))
+    if entry.answer is None:
+        cursor.insertText(entry.partial, plain)
+        if entry.note:
+            cursor.insertBlock()
+            cursor.insertText(entry.note, dim)
+        else:  # still streaming: tokens go here, after a note that goes with the first
+            if not entry.partial:
+                start = cursor.position()
+                cursor.insertText(SEARCHING, dim)
+                placeholder = QTextCursor(cursor)
+                placeholder.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
+            stream = QTextCursor(cursor)
+    else:
+        insert_answer_text(cursor, index, entry.answer, plain, palette)
+        if entry.note:
+            cursor.insertBlock()
+            cursor.insertText(entry.note, dim)
+        href = f"source:{index}:"
+        entry.sources = insert_sources(cursor, entry.answer, href, palette, pattern)
+    cursor.movePosition(QTextCursor.MoveOperation.End)
+    return stream, placeholder
+
+
+def insert_answer_text(
+    cursor: QTextCursor,
+    index: int,
+    answer: Answer,
+    plain: QTextCharFormat,
+    palette: QPalette,
+) -> None:
+    """The answer's text, its citation numbers linked to their sources (invented ones not)."""
+    cited = {c.number for c in answer.citations}
+    position = 0
+    for match in CITATION.finditer(answer.text):
+        cursor.insertText(answer.text[position : match.start()], plain)
+        cursor.insertText("[", plain)
+        for part in re.split(r"(\s*[,;]\s*)", match.group(1)):
+            if part.isdigit() and int(part) in cited:
+                cursor.insertText(part, link_format(palette, f"cite:{index}:{part}", plain))
+            else:
+                cursor.insertText(part, plain)
+        cursor.insertText("]", plain)
+        position = match.end()
+    cursor.insertText(answer.text[position:], plain)
+
+
+def bubble_format(palette: QPalette, user: bool) -> QTextFrameFormat:
+    """A chat bubble tinted from the palette, so it follows a light or dark theme."""
+    base = palette.color(QPalette.ColorRole.Base)
+    tint = palette.color(QPalette.ColorRole.Highlight if user else QPalette.ColorRole.Text)
+    fmt = QTextFrameFormat()
+    fmt.setBackground(blend(base, tint, 0.16 if user else 0.05))
+    fmt.setBorder(1)
+    fmt.setBorderBrush(palette.color(QPalette.ColorRole.Mid))
+    fmt.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
+    fmt.setPadding(10)
+    fmt.setTopMargin(6)
+    fmt.setBottomMargin(6)
+    if user:
+        fmt.setLeftMargin(80)  # the asker's bubbles sit to the right
+    else:
+        fmt.setRightMargin(40)
+    return fmt
