@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from pathlib import Path
 
 from embeddinggemma_rag.core.errors import DocumentError
+from embeddinggemma_rag.core.parsing import limits
 
 # Longest BOMs first: the UTF-32 LE BOM starts with the UTF-16 LE one.
 _BOMS = (
@@ -27,6 +29,13 @@ _LEGACY_ALIASES = {
     "ascii": "cp1252",
 }
 _NEWLINES = re.compile(r"\r\n?|\u2028|\u2029")
+
+
+def read_text_bytes(path: Path) -> bytes:
+    """The bytes of a text-like file, refused unread when it is too large for the text limit."""
+    with path.open("rb") as file:
+        limits.check_text_file_size(path, os.fstat(file.fileno()).st_size)
+        return file.read()
 
 
 def detect_bom(data: bytes) -> tuple[str, int] | None:

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from embeddinggemma_rag.core.documents import PageText, ParsedDocument
-from embeddinggemma_rag.core.parsing.encoding import decode_text
+from embeddinggemma_rag.core.parsing.encoding import decode_text, read_text_bytes
 
 SUFFIXES = frozenset({".html", ".htm", ".xhtml", ".shtml"})
 
@@ -92,7 +92,7 @@ class _TextExtractor(HTMLParser):
 
 
 def parse(path: Path) -> ParsedDocument:
-    data = path.read_bytes()
+    data = read_text_bytes(path)
     declared = _CHARSET.search(data[:4096])
     text = decode_text(data, path, declared.group(1).decode("ascii") if declared else None)
     extractor = _TextExtractor()

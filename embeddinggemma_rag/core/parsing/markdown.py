@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from embeddinggemma_rag.core.documents import PageText, ParsedDocument
-from embeddinggemma_rag.core.parsing.encoding import decode_text
+from embeddinggemma_rag.core.parsing.encoding import decode_text, read_text_bytes
 
 SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".mkd", ".mkdn"})
 
@@ -21,7 +21,7 @@ _EMPHASIS = re.compile(r"(\*\*|__|`)")
 
 
 def parse(path: Path) -> ParsedDocument:
-    text = decode_text(path.read_bytes(), path)
+    text = decode_text(read_text_bytes(path), path)
     return ParsedDocument(title=find_title(text), pages=(PageText(page=None, text=text),))
 
 

@@ -8,10 +8,11 @@ import warnings
 from pathlib import Path
 
 from pypdf import PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
 from embeddinggemma_rag.core.documents import PageText, ParsedDocument
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument
+from embeddinggemma_rag.core.parsing import limits
 from embeddinggemma_rag.core.parsing.encoding import normalise_newlines
 
 SUFFIXES = frozenset({".pdf"})
@@ -42,6 +43,8 @@ def parse(path: Path) -> ParsedDocument:
             raise
         except DependencyError:
             raise DocumentError(path, "encrypted with AES, which needs `cryptography`") from None
+        except LimitReachedError as error:
+            raise DocumentError(path, _bomb_reason(error)) from None
         except Exception as error:  # pypdf raises many kinds on broken files, not only its own
             raise DocumentError(path, f"damaged or not a valid PDF ({_detail(error)})") from None
 
@@ -66,7 +69,7 @@ def _read(path: Path) -> ParsedDocument:
         raise DocumentError(path, "password-protected") from None
     if page_count == 0:
         raise NoTextDocument(path, "no extractable text (the PDF has no pages)")
-    pages, failures = _extract_pages(reader, page_count)
+    pages, failures = _extract_pages(reader, page_count, path)
     if failures == page_count:
         raise DocumentError(path, "damaged or not a valid PDF (no page could be read)")
     document = ParsedDocument(title=_title(reader), pages=tuple(pages))
@@ -75,21 +78,26 @@ def _read(path: Path) -> ParsedDocument:
     return document
 
 
-def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[PageText], int]:
+def _extract_pages(reader: PdfReader, page_count: int, path: Path) -> tuple[list[PageText], int]:
     """Every page's text; a page that cannot be read counts as empty, so one bad page does
-    not lose the rest of the book."""
+    not lose the rest of the book. A page that trips one of pypdf's safety limits (a stream
+    that inflates past 75 MB) ends the file at once: that is a bomb, not damage, and its
+    other pages would only repeat the cost. So does text past the text limit."""
     pages: list[PageText] = []
     failures = 0
+    characters = 0
     for index in range(page_count):
         try:
             text = reader.pages[index].extract_text() or ""
-        except MemoryError:
+        except (MemoryError, LimitReachedError):
             raise
         except Exception as error:
             _log.info("page %d unreadable: %s", index + 1, _detail(error))
             failures += 1
             text = ""
         text = normalise_newlines(text.replace("\x00", "")).strip()
+        characters += len(text)
+        limits.check_text_length(path, characters)
         pages.append(PageText(page=index + 1, text=text))
     return pages, failures
 
@@ -105,6 +113,11 @@ def _title(reader: PdfReader) -> str | None:
     title = " ".join(_WORD_PREFIX.sub("", raw.replace("\x00", "")).split())
     title = re.sub(r"\.(docx?|pptx?|xlsx?|rtf|odt)$", "", title, flags=re.I)
     return None if _JUNK_TITLE.match(title) else title
+
+
+def _bomb_reason(error: LimitReachedError) -> str:
+    _log.info("safety limit reached: %s", _detail(error))
+    return "refused: a compressed part unpacks past the safety limit (a decompression bomb?)"
 
 
 def _detail(error: BaseException) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from embeddinggemma_rag.core.documents import ParsedDocument
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument, UnsupportedDocument
-from embeddinggemma_rag.core.parsing import docx, html, markdown, odt, pdf, text
+from embeddinggemma_rag.core.parsing import docx, html, limits, markdown, odt, pdf, text
 
 Parser = Callable[[Path], ParsedDocument]
 
@@ -70,6 +70,8 @@ def parse_file(path: Path) -> ParsedDocument:
         raise DocumentError(path, f"could not be read ({type(error).__name__}: {detail})") from None
     if not document.has_text:
         raise NoTextDocument(path, "no extractable text")
+    # Whatever the format: a zip or a PDF can unpack to far more text than its size suggests.
+    limits.check_text_length(path, sum(len(page.text) for page in document.pages))
     return ParsedDocument(title=_title(document.title, path), pages=document.pages)
 
 
@@ -85,8 +87,10 @@ def _parse_regular_file(path: Path, parser: Parser) -> ParsedDocument:
 
 
 def _title(found: str | None, path: Path) -> str:
-    """The format's title or first heading when there is one, else the file name."""
-    title = " ".join((found or "").split())
+    """The format's title or first heading when there is one, else the file name; cut to
+    `_MAX_TITLE_CHARS` either way (a name may have 255 characters), since every chunk's
+    model input starts with the title."""
+    title = " ".join((found or "").split()) or path.stem or path.name
     if len(title) > _MAX_TITLE_CHARS:
         title = title[: _MAX_TITLE_CHARS - 1].rstrip() + "…"
-    return title or path.stem or path.name
+    return title

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from embeddinggemma_rag.core.documents import PageText, ParsedDocument
-from embeddinggemma_rag.core.parsing.encoding import decode_text
+from embeddinggemma_rag.core.parsing.encoding import decode_text, read_text_bytes
 
 SUFFIXES = frozenset(
     {
@@ -29,5 +29,5 @@ SUFFIXES = frozenset(
 
 def parse(path: Path) -> ParsedDocument:
     """The whole file as one pageless text; the title is left to the caller (the file name)."""
-    text = decode_text(path.read_bytes(), path)
+    text = decode_text(read_text_bytes(path), path)
     return ParsedDocument(title=None, pages=(PageText(page=None, text=text),))

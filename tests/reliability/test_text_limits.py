@@ -1,0 +1,117 @@
+"""Huge text: refused clearly at the text limit, whatever the format, and long lines stay cheap."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from embeddinggemma_rag.core.chunking import chunk_document
+from embeddinggemma_rag.core.documents import PageText, ParsedDocument
+from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core.errors import DocumentError
+from embeddinggemma_rag.core.parsing import limits, parse_file
+from tests.conftest import TINY_EMBEDDING_MODEL
+from tests.core.parsing.office_factory import docx_paragraph, make_docx
+from tests.core.parsing.pdf_factory import make_pdf
+
+LIMIT = 1000  # characters, for these tests
+
+
+@pytest.fixture()
+def small_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_TEXT_CHARS", LIMIT)
+
+
+def reason(path: Path) -> str:
+    with pytest.raises(DocumentError) as raised:
+        parse_file(path)
+    assert raised.value.status == "failed"
+    return raised.value.reason
+
+
+@pytest.mark.usefixtures("small_limit")
+def test_a_text_file_too_large_to_fit_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "huge.log"
+    path.write_bytes(b"x" * (4 * LIMIT + 5))  # more bytes than any encoding fits in the limit
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read"))
+
+    assert reason(path) == (
+        "too large for the text limit (4,005 bytes; text files are read up to 4,004 bytes)"
+    )
+
+
+@pytest.mark.usefixtures("small_limit")
+@pytest.mark.parametrize("suffix", [".txt", ".md", ".html", ".json"])
+def test_text_past_the_limit_is_refused_in_every_text_format(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"long{suffix}"
+    path.write_text("w" * (LIMIT + 200))
+
+    assert reason(path) == (
+        "too large for the text limit (1,200 characters of text; the limit is 1,000)"
+    )
+
+
+@pytest.mark.usefixtures("small_limit")
+def test_text_at_the_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "exact.txt"
+    path.write_text("a" * LIMIT)
+
+    assert len(parse_file(path).pages[0].text) == LIMIT
+
+
+@pytest.mark.usefixtures("small_limit")
+def test_a_pdf_stops_at_the_page_that_passes_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pypdf import PageObject
+
+    path = tmp_path / "book.pdf"
+    path.write_bytes(make_pdf([f"Page {n} " + "text " * 60 for n in range(20)]))
+    extract = PageObject.extract_text
+    calls: list[int] = []
+
+    def counting(self: PageObject, *args: object, **kwargs: object) -> str:
+        calls.append(1)
+        return extract(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PageObject, "extract_text", counting)
+
+    assert reason(path).startswith("too large for the text limit")
+    assert len(calls) == 4  # about 300 characters a page: the fourth passes 1,000
+
+
+@pytest.mark.usefixtures("small_limit")
+def test_an_office_file_that_unpacks_past_the_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "long.docx"
+    path.write_bytes(make_docx(docx_paragraph("word " * 400)))
+
+    assert reason(path).startswith("too large for the text limit")
+
+
+def test_the_default_limit_leaves_room_for_a_very_long_book() -> None:
+    # A 5,000-page book holds about 15 million characters (3,000 a page).
+    assert limits.MAX_TEXT_CHARS >= 15_000_000
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="chunking._split_long counts the whole rest of an over-long line for every piece, "
+    "so a one-line file costs time quadratic in its length (a 1 MB minified JSON: minutes); "
+    "reported to the lead with a patch",
+)
+def test_one_long_line_is_chunked_in_linear_time() -> None:
+    embedder = OnnxEmbedder(TINY_EMBEDDING_MODEL, threads=1)
+    seconds = []
+    for kilobytes in (24, 96):
+        line = ("lorem ipsum dolor sit amet " * (kilobytes * 40))[: kilobytes * 1024]
+        document = ParsedDocument(title=None, pages=(PageText(None, line),))
+        started = time.perf_counter()
+        chunks = chunk_document(document, "t", embedder.count_tokens, 512, 64)
+        seconds.append(time.perf_counter() - started)
+        assert chunks and max(c.token_count for c in chunks) <= 512
+    # Four times the text: about four times the time when linear, sixteen when quadratic.
+    assert seconds[1] < 8 * seconds[0], seconds
