@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,10 @@ from pathspec import GitIgnoreSpec
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
 
 IGNORE_FILE_NAME = ".ragignore"  # gitignore syntax; applies to the folder it is in and below
+UNSTORABLE_NAME = "its name is not valid Unicode (UTF-8), so it cannot be stored; rename it"
+
+# Told about each file or folder the walk passes over for a reason the user can fix: (path, why).
+PassedOver = Callable[[Path, str], None]
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,9 @@ class _Folder:
 
 
 def iter_library_files(
-    roots: Sequence[Path], cancel: CancelToken = NEVER_CANCELLED
+    roots: Sequence[Path],
+    cancel: CancelToken = NEVER_CANCELLED,
+    on_passed_over: PassedOver | None = None,
 ) -> Iterator[Path]:
     """Every regular file under the folder roots, in a stable order, supported or not.
 
@@ -38,23 +44,33 @@ def iter_library_files(
     marked hidden) are skipped, as is whatever a .ragignore excludes; unreadable folders are
     passed over; a folder reached again through a symbolic link is not walked twice, so link
     loops end. Raises Cancelled when `cancel` is set.
+
+    A name that is not valid Unicode (Linux allows any bytes, e.g. Latin-1 names unpacked from
+    an old archive) cannot be stored in the library: such a file or folder is passed over and
+    reported to `on_passed_over`, so one odd name never stops the walk.
     """
+    report = on_passed_over or _ignore
     visited: set[object] = set()  # identities of the folders walked so far (see _identity)
     for root in roots:
         cancel.raise_if_cancelled()
         root = Path(root)
+        if not _storable(str(root)):
+            report(root, UNSTORABLE_NAME)
+            continue
         try:
             if root.is_dir():
-                yield from _walk(root, visited, cancel)
+                yield from _walk(root, visited, cancel, report)
             elif root.is_file():
                 yield root
         except PermissionError:  # the root sits in a folder we may not look into
             continue
 
 
-def _walk(root: Path, visited: set[object], cancel: CancelToken) -> Iterator[Path]:
+def _walk(
+    root: Path, visited: set[object], cancel: CancelToken, report: PassedOver
+) -> Iterator[Path]:
     # An explicit stack rather than recursion: folder trees can be deeper than Python's stack.
-    first = _open_folder(str(root), (), visited)
+    first = _open_folder(str(root), (), visited, report)
     stack = [first] if first is not None else []
     while stack:
         folder = stack[-1]
@@ -68,15 +84,20 @@ def _walk(root: Path, visited: set[object], cancel: CancelToken) -> Iterator[Pat
         is_dir = _entry_is(entry, directory=True)
         if _is_ignored(entry.path, is_dir, folder.rules):
             continue
+        if not _storable(entry.name) and (is_dir or _entry_is(entry, directory=False)):
+            report(Path(entry.path), UNSTORABLE_NAME)
+            continue
         if is_dir:
-            child = _open_folder(entry.path, folder.rules, visited)
+            child = _open_folder(entry.path, folder.rules, visited, report)
             if child is not None:
                 stack.append(child)
         elif _entry_is(entry, directory=False):
             yield Path(entry.path)
 
 
-def _open_folder(path: str, rules: tuple[_Rules, ...], visited: set[object]) -> _Folder | None:
+def _open_folder(
+    path: str, rules: tuple[_Rules, ...], visited: set[object], report: PassedOver
+) -> _Folder | None:
     """The folder's sorted entries and the rules in force there; None if seen or unreadable."""
     try:
         identity = _identity(path)
@@ -85,7 +106,10 @@ def _open_folder(path: str, rules: tuple[_Rules, ...], visited: set[object]) -> 
         visited.add(identity)
         with os.scandir(path) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
-    except OSError:  # permission denied, vanished meanwhile, or not a folder after all
+    except (FileNotFoundError, NotADirectoryError):  # vanished or replaced meanwhile
+        return None
+    except OSError as error:  # permission denied, a path longer than the system allows...
+        report(Path(path), f"folder not read ({error.strerror or error})")
         return None
     if any(entry.name == IGNORE_FILE_NAME for entry in entries):
         spec = _load_rules(os.path.join(path, IGNORE_FILE_NAME))
@@ -133,6 +157,19 @@ def _is_ignored(path: str, is_dir: bool, rules: tuple[_Rules, ...]) -> bool:
         if verdict is not None:
             return verdict
     return False
+
+
+def _storable(name: str) -> bool:
+    """Whether SQLite can store the name: undecodable bytes come as lone surrogates."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _ignore(path: Path, reason: str) -> None:
+    pass
 
 
 def _is_hidden(entry: os.DirEntry[str]) -> bool:
