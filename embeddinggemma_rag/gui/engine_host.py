@@ -106,19 +106,18 @@ class EngineHost(QObject):
     def _on_load_succeeded(self, status: Any) -> None:
         self.model_state_changed.emit(EMBEDDING, "ready")
         self.status_changed.emit(status)
-        engine_type = type(self._engine)
-        if isinstance(getattr(engine_type, "generator", None), property):
-            self.model_state_changed.emit(GENERATOR, "loading…")
-            job = self.runner.start("load generator", self._load_generator)
-            job.succeeded.connect(self._on_generator_loaded)
-            job.failed.connect(self._on_generator_failed)
+        # Loaded now, not at the first question: the first answer should not wait for it.
+        self.model_state_changed.emit(GENERATOR, "loading…")
+        job = self.runner.start("load generator", self._load_generator)
+        job.succeeded.connect(self._on_generator_loaded)
+        job.failed.connect(self._on_generator_failed)
 
     def _on_load_failed(self, exc: BaseException) -> None:
         self.model_state_changed.emit(EMBEDDING, "not loaded")
         self.failed.emit(exc, "load the embedding model")
 
     def _load_generator(self, ctx: JobContext) -> None:
-        self.engine(ctx).generator  # type: ignore[attr-defined]  # noqa: B018
+        self.engine(ctx).generator  # noqa: B018 - the property loads the model
 
     def _on_generator_loaded(self, _: object) -> None:
         self.model_state_changed.emit(GENERATOR, "ready")
@@ -251,7 +250,7 @@ class EngineHost(QObject):
         turns = tuple(history)
 
         def work(ctx: JobContext) -> Any:
-            return self.engine(ctx).ask(  # type: ignore[attr-defined]
+            return self.engine(ctx).ask(
                 question, history=turns, scope=scope, cancel=ctx.cancel, on_token=ctx.token
             )
 
