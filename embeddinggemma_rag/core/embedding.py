@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -27,10 +30,16 @@ from embeddinggemma_rag.core.settings import MAX_MODEL_TOKENS
 
 FULL_DIMENSION = 768
 PAD_ID = 0
-# Tokens in one batch (rows x longest row). Large enough to keep both cores busy, small enough
-# that a batch of 2048-token inputs still fits comfortably in memory (activations scale with it).
-DEFAULT_BATCH_TOKENS = 8192
+# Tokens in one batch (rows x longest row). onnxruntime's activations peak at about 70 KB per
+# token of a batch with this graph, so 8192 tokens cost about 600 MB on top of the model;
+# 1024 keeps the embedder under 400 MB with 512-token chunks, and matrix products of 1024
+# rows already run at full speed (benchmarks/embed_tuning.py; README, Performance).
+DEFAULT_BATCH_TOKENS = 1024
 MAX_BATCH_ROWS = 64
+# MatMulNBits `accuracy_level` 4: the 4-bit weights are multiplied with int8 activations
+# (VNNI / AVX2 / NEON dot products) instead of fp32. Measured on the full-size model: faster
+# by the figure in README's Performance section, cosine to the default path >= 0.9999.
+INT8_ACCURACY_LEVEL = 4
 
 Vectors = npt.NDArray[np.float32]
 
@@ -62,12 +71,16 @@ class OnnxEmbedder:
         threads: int | None = None,
         graph_name: str = model_files.EMBEDDING_GRAPH,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        *,
+        accuracy_level: int | None = INT8_ACCURACY_LEVEL,
     ) -> None:
         self.files = model_files.locate_embedding_model(model_dir, graph_name)
         self.prompts = load_prompts(self.files.root)
         self.batch_tokens = batch_tokens
         self.tokenizer = self._load_tokenizer(self.files.tokenizer)
-        self.session = self._load_session(self.files.graph, threads or paths.physical_cores())
+        self.session = create_session(
+            self.files.graph, threads or paths.physical_cores(), accuracy_level=accuracy_level
+        )
         self.model_id = self._model_id()
 
     @staticmethod
@@ -79,30 +92,8 @@ class OnnxEmbedder:
         # The tokenizer's own template adds <bos>/<eos>; truncation keeps room for them.
         tokenizer.enable_truncation(MAX_MODEL_TOKENS)
         tokenizer.no_padding()  # batches are padded here, on the right, after sorting by length
+        _release_freed_memory()
         return tokenizer
-
-    @staticmethod
-    def _load_session(graph: Path, threads: int) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle worker threads must not spin: the generator and the GUI share these cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(
-                str(graph), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelError(graph, f"cannot be loaded by onnxruntime ({exc})") from exc
-        inputs = {i.name for i in session.get_inputs()}
-        outputs = {o.name for o in session.get_outputs()}
-        if not set(model_files.EMBEDDING_INPUTS) <= inputs:
-            raise ModelError(graph, f"has inputs {sorted(inputs)}, not input_ids/attention_mask")
-        if model_files.EMBEDDING_OUTPUT not in outputs:
-            raise ModelError(graph, "has no sentence_embedding output")
-        return session
 
     def _model_id(self) -> str:
         """Identifies the weights, so a library never mixes vectors of two models."""
@@ -216,3 +207,178 @@ def _batches_by_tokens(
         batch.append(index)
     if batch:
         yield batch
+
+
+def create_session(
+    graph: Path,
+    threads: int,
+    *,
+    accuracy_level: int | None = INT8_ACCURACY_LEVEL,
+    config: Mapping[str, str] | None = None,
+    optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    memory_arena: bool = False,
+) -> ort.InferenceSession:
+    """An onnxruntime session for an embedding graph, its 4-bit MatMuls set to `accuracy_level`.
+
+    The level is an attribute written in the graph file, and the user's files must keep their
+    published SHA-256: the graph is rewritten in memory and loaded from bytes, its external
+    weights still read from the graph's own folder. `config` adds session config entries.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = optimization
+    # onnxruntime's arena keeps every block it ever took and fragments as batch shapes change:
+    # measured, it held 1.5 GB after two batches of 16 x 512 tokens; plain malloc, 0.35 GB.
+    options.enable_cpu_mem_arena = memory_arena
+    # Idle worker threads must not spin: the generator and the GUI share these cores.
+    entries = {"session.intra_op.allow_spinning": "0", **(config or {})}
+    for key, value in entries.items():
+        options.add_session_config_entry(key, value)
+    options.log_severity_level = 3
+    source: str | bytes = str(graph)
+    if accuracy_level is not None:
+        rewritten = _with_accuracy_level(graph, accuracy_level)
+        if rewritten is not None:
+            source = rewritten
+            options.add_session_config_entry(
+                "session.model_external_initializers_file_folder_path", str(graph.parent)
+            )
+    try:
+        session = ort.InferenceSession(
+            source, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(graph, f"cannot be loaded by onnxruntime ({exc})") from exc
+    inputs = {i.name for i in session.get_inputs()}
+    outputs = {o.name for o in session.get_outputs()}
+    if not set(model_files.EMBEDDING_INPUTS) <= inputs:
+        raise ModelError(graph, f"has inputs {sorted(inputs)}, not input_ids/attention_mask")
+    if model_files.EMBEDDING_OUTPUT not in outputs:
+        raise ModelError(graph, "has no sentence_embedding output")
+    return session
+
+
+def _release_freed_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc only; a no-op elsewhere).
+
+    Parsing the real 262,144-token tokenizer.json peaks at about 190 MB of which about 100 MB
+    is free again afterwards, but glibc keeps freed heap pages mapped: measured, RSS fell
+    from 207 to 102 MB after this call.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    # musl and other C libraries have no malloc_trim: nothing to give back then.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+# Graph rewriting, on protobuf's wire format: onnx (the package) is not a run-time dependency,
+# and only three nested messages are touched: ModelProto.graph (7) > GraphProto.node (1) >
+# NodeProto.attribute (5). Everything else is copied byte for byte.
+_MAX_GRAPH_BYTES = 64 << 20  # published q4 graph: about 1 MB; weights live in the data file
+
+
+def _with_accuracy_level(graph: Path, level: int) -> bytes | None:
+    """The graph file's bytes with `accuracy_level` set on every MatMulNBits node; None when
+    there is none (an fp32 graph) or the file is not what this reader understands."""
+    try:
+        if graph.stat().st_size > _MAX_GRAPH_BYTES:
+            return None
+        model = graph.read_bytes()
+        out = bytearray()
+        changed = 0
+        for number, start, end, payload in _fields(model):
+            if number == 7 and payload is not None:
+                rewritten, changed = _rewrite_graph(model[payload[0] : payload[1]], level)
+                out += _length_delimited(7, rewritten)
+            else:
+                out += model[start:end]
+    except (OSError, ValueError, IndexError):
+        return None  # loading the file as it is stays possible
+    return bytes(out) if changed else None
+
+
+def _rewrite_graph(graph: bytes, level: int) -> tuple[bytes, int]:
+    out = bytearray()
+    changed = 0
+    for number, start, end, payload in _fields(graph):
+        if number == 1 and payload is not None:
+            node = graph[payload[0] : payload[1]]
+            if _field_bytes(node, 4) == b"MatMulNBits":
+                out += _length_delimited(1, _set_int_attribute(node, "accuracy_level", level))
+                changed += 1
+                continue
+        out += graph[start:end]
+    return bytes(out), changed
+
+
+def _set_int_attribute(node: bytes, name: str, value: int) -> bytes:
+    wanted = name.encode()
+    kept = bytearray()
+    for number, start, end, payload in _fields(node):
+        # An AttributeProto (5) whose name (1) is `name`: dropped, the new one is added below.
+        if number == 5 and payload and _field_bytes(node[payload[0] : payload[1]], 1) == wanted:
+            continue
+        kept += node[start:end]
+    # AttributeProto: name (1), i (3), type (20) = INT (2).
+    attribute = _length_delimited(1, wanted)
+    attribute += _varint(3 << 3) + _varint(value) + _varint(20 << 3) + _varint(2)
+    return bytes(kept + _length_delimited(5, attribute))
+
+
+def _fields(message: bytes) -> Iterator[tuple[int, int, int, tuple[int, int] | None]]:
+    """(field number, start, end, payload span for length-delimited fields) of each field."""
+    position = 0
+    while position < len(message):
+        start = position
+        key, position = _read_varint(message, position)
+        number, wire_type = key >> 3, key & 7
+        payload = None
+        if wire_type == 0:
+            _, position = _read_varint(message, position)
+        elif wire_type == 1:
+            position += 8
+        elif wire_type == 5:
+            position += 4
+        elif wire_type == 2:
+            length, position = _read_varint(message, position)
+            payload = (position, position + length)
+            position += length
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire_type}")
+        if position > len(message):
+            raise ValueError("truncated protobuf message")
+        yield number, start, position, payload
+
+
+def _field_bytes(message: bytes, wanted: int) -> bytes | None:
+    for number, _, _, payload in _fields(message):
+        if number == wanted and payload is not None:
+            return message[payload[0] : payload[1]]
+    return None
+
+
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, position
+        shift += 7
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        if not value:
+            out.append(low)
+            return bytes(out)
+        out.append(low | 0x80)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
