@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
+from embeddinggemma_rag.cli import bench_command
 from embeddinggemma_rag.cli.model_commands import cmd_ask, cmd_models, cmd_self_test
 from embeddinggemma_rag.cli.output import ProgressLine, print_json
 from embeddinggemma_rag.core.cancel import CancelToken
@@ -203,5 +204,5 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ask": cmd_ask,
     "models": cmd_models,
     "self-test": cmd_self_test,
-    "bench": _not_yet("bench"),
+    "bench": bench_command.cmd_bench,
 }
