@@ -1,0 +1,91 @@
+"""Run the benchmarks: `python -m benchmarks [--quick] [--only embed,query,...]`.
+
+Results go to bench-results/ (git-ignored): latest.json, latest.md and timestamped copies.
+Needs the `models` and `bench` extras; the full-size models are generated on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+import traceback
+
+from benchmarks.common import CACHE, RESULTS, Context, Section, load_average, log, machine
+
+# Section name -> module; run in this order (cheap and independent first).
+SECTIONS = {
+    "embed": "benchmarks.embed_speed",
+    "tuning": "benchmarks.embed_tuning",
+    "memory": "benchmarks.embed_memory",
+    "query": "benchmarks.query_latency",
+    "ingest": "benchmarks.ingest_speed",
+    "answer": "benchmarks.answer_speed",
+    "startup": "benchmarks.startup",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and rounds (minutes)")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SECTIONS)}")
+    parser.add_argument("--threads", type=int, default=None, help="default: physical cores")
+    args = parser.parse_args(argv)
+    wanted = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = set(wanted) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    _isolate_from_user_folders()
+    from embeddinggemma_rag.core.paths import physical_cores
+
+    ctx = Context(quick=args.quick, threads=args.threads or physical_cores())
+    header = {"machine": machine(), "threads": ctx.threads, "load_before": load_average()}
+    started = time.monotonic()
+    sections: list[Section] = []
+    failed = []
+    for name in wanted:
+        section_started = time.monotonic()
+        log(f"== {name}")
+        try:
+            section = importlib.import_module(SECTIONS[name]).run(ctx)
+        except Exception:  # one broken benchmark must not lose the others' figures
+            failed.append(name)
+            section = Section(name, f"{name}: failed")
+            section.details["error"] = traceback.format_exc()
+            log(section.details["error"])
+        section.seconds = round(time.monotonic() - section_started, 1)
+        section.details["load_after"] = load_average()
+        sections.append(section)
+    header.update(
+        load_after=load_average(),
+        minutes=(time.monotonic() - started) / 60,
+        finished=time.strftime("%Y-%m-%d %H:%M"),
+        quick=ctx.quick,
+        failed=failed,
+    )
+    command = "python -m benchmarks" + (" --quick" if args.quick else "")
+    command += f" --only {args.only}" if args.only else ""
+    from benchmarks import report
+
+    json_path, md_path = report.write(RESULTS, sections, header, command)
+    sys.stdout.write(md_path.read_text(encoding="utf-8"))
+    log(f"wrote {json_path} and {md_path}")
+    return 1 if failed else 0
+
+
+def _isolate_from_user_folders() -> None:
+    """Benchmarks never read or write the user's settings, library or models."""
+    home = CACHE / "home"
+    os.environ["EMBEDDINGGEMMA_RAG_CONFIG_DIR"] = str(home / "config")
+    os.environ["EMBEDDINGGEMMA_RAG_DATA_DIR"] = str(home / "library")
+    os.environ["EMBEDDINGGEMMA_RAG_MODELS_DIR"] = str(home / "models")
+    os.environ.pop("EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL", None)
+    os.environ.pop("EMBEDDINGGEMMA_RAG_GENERATOR_MODEL", None)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""5. Answering with the full-size random Gemma-3-1B: time to first token and tokens/s through
+`Engine.ask` and `LlamaGenerator`, against bare llama-cpp-python on the very same messages."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    Context,
+    Section,
+    ensure_chat_model,
+    ensure_embedding_model,
+    load_average,
+    log,
+    median,
+)
+from benchmarks.corpus import prose
+
+ANSWER_TOKENS = 64  # enough for a stable rate; a full 384-token answer adds nothing but time
+GOAL_TTFT_S = 6.0
+QUESTIONS = [
+    "How do I reset the boiler after a power failure?",
+    "What did the contract say about the notice period?",
+    "Which invoices are still unpaid this quarter?",
+    "When is the next inspection of the building due?",
+]
+
+
+class RecordingGenerator:
+    """Wraps the app's LlamaGenerator: keeps the messages it is given and when text arrives."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.context_tokens = inner.context_tokens
+        self.calls: list[dict[str, Any]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.inner.count_tokens(text))
+
+    def count_chat_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        return int(self.inner.count_chat_tokens(messages))
+
+    def stream_chat(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float, cancel: Any
+    ) -> Iterator[str]:
+        call: dict[str, Any] = {"messages": [dict(m) for m in messages], "pieces": 0}
+        call["prompt_tokens"] = self.inner.count_chat_tokens(messages)
+        self.calls.append(call)
+        started = time.perf_counter()
+        for piece in self.inner.stream_chat(messages, max_tokens, temperature, cancel):
+            now = time.perf_counter()
+            call.setdefault("first", now - started)
+            call["pieces"] += 1
+            call["last"] = now - started
+            yield piece
+
+    def reset(self) -> None:
+        self.inner._llama.reset()  # forget the cached prompt: every round starts cold
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def run(ctx: Context) -> Section:
+    from llama_cpp import Llama
+
+    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.generation import LlamaGenerator
+    from embeddinggemma_rag.core.settings import Settings
+
+    section = Section("answer", "Answering: the app's path against bare llama-cpp-python")
+    chat = ensure_chat_model()
+    rounds = ctx.repeats(3)
+    with tempfile.TemporaryDirectory(prefix="bench-answer-") as tmp:
+        docs = _documents(Path(tmp) / "docs")
+        settings = Settings(
+            data_dir=Path(tmp) / "library",
+            embedding_model=ensure_embedding_model(),
+            generator_model=chat,
+            threads=ctx.threads,
+            max_answer_tokens=ANSWER_TOKENS,
+        )
+        recorder: list[RecordingGenerator] = []
+
+        def factory(s: Settings) -> RecordingGenerator:
+            generator = LlamaGenerator(chat, s.context_tokens, s.threads)
+            recorder.append(RecordingGenerator(generator))
+            return recorder[0]
+
+        engine = Engine(settings, generator_factory=factory)  # type: ignore[arg-type]
+        engine.relevance_threshold = -1.0  # random weights: cosines mean nothing
+        bare = Llama(
+            str(chat),
+            n_ctx=settings.context_tokens,
+            n_threads=ctx.threads,
+            n_threads_batch=ctx.threads,
+            seed=0,
+            verbose=False,
+        )
+        try:
+            engine.ingest([docs])
+            engine.generator  # loading is start-up, not answering  # noqa: B018
+            app: list[dict[str, float]] = []
+            peer: list[dict[str, float]] = []
+            for round_ in range(rounds):
+                question = QUESTIONS[round_ % len(QUESTIONS)]
+                log(f"answer round {round_ + 1}, load {load_average()}")
+                recorder[0].reset()
+                started = time.perf_counter()
+                answer = engine.ask(question)
+                call = recorder[0].calls[-1]
+                app.append(
+                    {
+                        "ask_ttft": answer.seconds_to_first_token or float("nan"),
+                        "ttft": call["first"],
+                        "rate": (call["pieces"] - 1) / max(call["last"] - call["first"], 1e-9),
+                        "prompt_tokens": call["prompt_tokens"],
+                        "ask_seconds": time.perf_counter() - started,
+                    }
+                )
+                bare.reset()
+                peer.append(_bare(bare, call["messages"], settings.temperature))
+        finally:
+            bare.close()
+            engine.close()
+    _report(section, app, peer)
+    return section
+
+
+def _bare(llm: Any, messages: list[dict[str, str]], temperature: float) -> dict[str, float]:
+    started = time.perf_counter()
+    first = last = None
+    pieces = 0
+    stream = llm.create_chat_completion(
+        messages=messages, max_tokens=ANSWER_TOKENS, temperature=temperature, seed=0, stream=True
+    )
+    for chunk in stream:
+        if chunk["choices"][0]["delta"].get("content"):
+            now = time.perf_counter() - started
+            first = now if first is None else first
+            last = now
+            pieces += 1
+    if first is None or last is None:
+        return {"ttft": float("nan"), "rate": float("nan")}
+    return {"ttft": first, "rate": (pieces - 1) / max(last - first, 1e-9)}
+
+
+def _report(section: Section, app: list[dict[str, float]], peer: list[dict[str, float]]) -> None:
+    def med(rows: list[dict[str, float]], key: str) -> float:
+        return median([row[key] for row in rows])
+
+    ttft, bare_ttft = med(app, "ttft"), med(peer, "ttft")
+    rate, bare_rate = med(app, "rate"), med(peer, "rate")
+    ask_ttft = med(app, "ask_ttft")
+    section.details.update(app=app, bare=peer, answer_tokens=ANSWER_TOKENS)
+    section.add(
+        f"time to first token, {med(app, 'prompt_tokens'):.0f}-token prompt (generator)",
+        f"{ttft:.2f} s",
+        f"{bare_ttft:.2f} s",
+        bare_ttft / ttft,
+        "overhead < 5 %",
+        ttft <= bare_ttft * 1.05,
+    )
+    section.add(
+        "answer tokens/s",
+        f"{rate:.1f} tok/s",
+        f"{bare_rate:.1f} tok/s",
+        rate / bare_rate,
+        "overhead < 5 %",
+        rate >= bare_rate * 0.95,
+    )
+    section.add(
+        "time to first token of Engine.ask at the default budget (retrieval included)",
+        f"{ask_ttft:.2f} s",
+        goal=f"< {GOAL_TTFT_S:.0f} s",
+        met=ask_ttft < GOAL_TTFT_S,
+    )
+
+
+def _documents(folder: Path) -> Path:
+    """A few Markdown notes: enough passages to fill the default prompt budget."""
+    folder.mkdir(parents=True)
+    rng = random.Random(5)
+    for number in range(6):
+        (folder / f"note-{number}.md").write_text(f"# Note {number}\n\n{prose(rng, 1800)}\n")
+    return folder
