@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import sqlite3
 import threading
@@ -172,13 +173,20 @@ class Library:
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
+        database = data_dir / DB_NAME
+        if _file_size(database) == 0 and _file_size(Path(f"{database}-wal")) == 0:
+            # Before SQLite writes a new schema into it. (An empty file beside a WAL is sound:
+            # in WAL mode nothing reaches the main file before the first checkpoint.)
+            _refuse_lost_database(data_dir)
         try:
-            store = SqliteChunkStore(data_dir / DB_NAME)
+            store = SqliteChunkStore(database)
         except sqlite3.DatabaseError as exc:
             raise _library_error(data_dir, exc) from exc
         try:
             if not store.integrity_ok(full_text=False):
                 raise DamagedLibrary(data_dir, "the integrity check failed")
+            if store.get_meta("library_id") is None:
+                _refuse_lost_database(data_dir)
             stored_model = store.get_meta("embedding_model_id")
             if stored_model != embedding_model_id:
                 if stored_model is not None and store.counts()[1]:
@@ -401,6 +409,29 @@ def _open_index(
         ids, vectors = store.vectors_by_ids(missing[start : start + 8192].tolist())
         index.add(ids, truncate_and_normalize(vectors, dimension))
     return index, reason, len(missing), removed
+
+
+def _refuse_lost_database(data_dir: Path) -> None:
+    """A new database beside the saved index of an old one was emptied or replaced (a sync
+    tool, a full disk, a bad restore): say so, rather than quietly start an empty library."""
+    try:
+        sidecar = json.loads((data_dir / SIDECAR_NAME).read_bytes())
+    except (OSError, ValueError):
+        return
+    vectors = sidecar.get("ntotal") if isinstance(sidecar, dict) else None
+    if isinstance(vectors, int) and vectors > 0:
+        raise DamagedLibrary(
+            data_dir,
+            f"it is empty, but the vector index beside it holds {vectors} vectors: the "
+            "database file was emptied or replaced",
+        )
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _salvage_sources(db: Path) -> list[str]:
