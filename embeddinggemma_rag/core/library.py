@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -33,6 +35,7 @@ from embeddinggemma_rag.core.vector_index import FaissIndex
 DB_NAME = "library.sqlite3"
 INDEX_NAME = "vectors.faiss"
 SIDECAR_NAME = "vectors.json"
+_log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -124,6 +127,16 @@ def _library_error(data_dir: Path, exc: sqlite3.DatabaseError) -> LibraryError:
     name = getattr(exc, "sqlite_errorname", "")
     if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
         return DamagedLibrary(data_dir, str(exc))
+    if name.startswith("SQLITE_FULL"):
+        return LibraryError(
+            f"{data_dir / DB_NAME}: the disk is full. What was indexed before is kept; free "
+            "some space and sync again to index the rest."
+        )
+    if name.startswith("SQLITE_IOERR"):
+        return LibraryError(
+            f"{data_dir / DB_NAME}: the disk failed to read or write the library ({exc}). "
+            "What was indexed before is kept; check the disk, then sync again."
+        )
     if name.startswith("SQLITE_BUSY"):
         return LibraryError(
             f"{data_dir / DB_NAME}: busy for over 10 s; is another program using it?"
@@ -205,7 +218,7 @@ class Library:
         report = OpenReport(bool(reason), reason, added, removed, index.ntotal, seconds)
         library = cls(data_dir, store, index, embedding_model_id, report)
         if library._unsaved:
-            library.save_index()  # so the next open loads instead of repairing again
+            library._save_index_if_possible()  # so the next open loads instead of repairing
         return library
 
     @staticmethod
@@ -285,21 +298,40 @@ class Library:
 
     @_database_errors
     def save_index(self) -> None:
-        """Save FAISS atomically, then its sidecar, so a kill leaves a loadable pair."""
+        """Save FAISS atomically, then its sidecar, so a kill leaves a loadable pair.
+
+        A failed save (disk full, I/O error) raises LibraryError and leaves the previous
+        pair as it was; SQLite still holds every vector, so nothing is lost.
+        """
         with self._write_lock:
+            path = self.data_dir / INDEX_NAME
             # Searches go on meanwhile: saving only reads the index, and mutations need this lock.
-            self._index.save(
-                self.data_dir / INDEX_NAME,
-                {
-                    "format": 1,
-                    "embedding_model_id": self.embedding_model_id,
-                    "library_id": self._store.get_meta("library_id"),
-                    # SQLite's state at save time: after a crash, tells which side was ahead.
-                    "sqlite_chunks": self._store.counts()[1],
-                    "sqlite_max_chunk_id": self._store.max_chunk_id(),
-                },
-            )
+            try:
+                self._index.save(
+                    path,
+                    {
+                        "format": 1,
+                        "embedding_model_id": self.embedding_model_id,
+                        "library_id": self._store.get_meta("library_id"),
+                        # SQLite's state at save time: after a crash, tells which side was ahead.
+                        "sqlite_chunks": self._store.counts()[1],
+                        "sqlite_max_chunk_id": self._store.max_chunk_id(),
+                    },
+                )
+            except OSError as exc:
+                raise LibraryError(
+                    f"{path}: the vector index could not be saved ({_os_reason(exc)}). "
+                    "The documents are safe in the database and the index is rebuilt from it "
+                    "at the next start; free some space and sync again."
+                ) from exc
             self._unsaved = False
+
+    def _save_index_if_possible(self) -> None:
+        """Save now if the disk lets us; else the next open repairs from SQLite again."""
+        try:
+            self.save_index()
+        except LibraryError as exc:
+            _log.warning("%s", exc)
 
     @_database_errors
     def search(
@@ -369,11 +401,15 @@ class Library:
         return self._store.counts()
 
     def close(self) -> None:
-        """Save unsaved index changes (so the next open needs no repair), then close."""
+        """Save unsaved index changes (so the next open needs no repair), then close.
+
+        A save that fails here only costs a repair at the next open: it is logged, not
+        raised, so closing the app never fails on a full disk.
+        """
         with self._write_lock:
             try:
                 if self._unsaved:
-                    self.save_index()
+                    self._save_index_if_possible()
             finally:
                 self._store.close()
 
@@ -425,6 +461,12 @@ def _refuse_lost_database(data_dir: Path) -> None:
             f"it is empty, but the vector index beside it holds {vectors} vectors: the "
             "database file was emptied or replaced",
         )
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    return exc.strerror or str(exc)
 
 
 def _file_size(path: Path) -> int:

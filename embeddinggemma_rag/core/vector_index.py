@@ -228,11 +228,17 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
     then fsync the folder so the rename itself survives a power cut.
     """
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
-        yield out
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # A full disk most often: give the space back, and keep the old file as it was.
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     fsync_directory(path.parent)
 
 
