@@ -16,7 +16,7 @@ class RagError(Exception):
         return self.message
 
 
-class Cancelled(Exception):  # noqa: N818 - reads as a state, like Anki's Interrupted
+class Cancelled(Exception):  # reads as a state, like Anki's Interrupted
     """The user cancelled the operation. Never shown as an error."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from embeddinggemma_rag.core.chunking import chunk_document
@@ -47,7 +49,7 @@ def test_offsets_point_at_the_passage_and_pages_follow_the_text() -> None:
 def test_consecutive_chunks_overlap_by_whole_sentences() -> None:
     document = doc(sentences(40))
     chunks = chunk_document(document, None, word_tokens, chunk_tokens=64, overlap_tokens=20)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.char_start < before.char_end  # shared text
         assert document.text[after.char_start - 1] == " "  # starts at a sentence start
 
