@@ -89,8 +89,10 @@ class OnnxEmbedder:
             tokenizer = Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
             raise ModelError(path, f"is not a valid tokenizer ({exc})") from exc
-        # The tokenizer's own template adds <bos>/<eos>; truncation keeps room for them.
-        tokenizer.enable_truncation(MAX_MODEL_TOKENS)
+        # The tokenizer's own template adds <bos>/<eos>. It is never reconfigured after
+        # loading (truncation is done on the ids in `_model_ids`): searches and an ingest use
+        # it from several threads at once, and toggling its settings would race.
+        tokenizer.no_truncation()
         tokenizer.no_padding()  # batches are padded here, on the right, after sorting by length
         _release_freed_memory()
         return tokenizer
@@ -127,11 +129,7 @@ class OnnxEmbedder:
 
     def count_tokens(self, model_input: str) -> int:
         """Tokens of a full model input, <bos>/<eos> included (not truncated)."""
-        self.tokenizer.no_truncation()
-        try:
-            return len(self.tokenizer.encode(model_input).ids)
-        finally:
-            self.tokenizer.enable_truncation(MAX_MODEL_TOKENS)
+        return len(self.tokenizer.encode(model_input).ids)
 
     def embed(
         self,
@@ -168,21 +166,21 @@ class OnnxEmbedder:
         dimension: int = FULL_DIMENSION,
     ) -> Iterator[tuple[npt.NDArray[np.int64], Vectors]]:
         """Yield (input indices, vectors) batch by batch; cancellation is checked between."""
-        encodings = self.tokenizer.encode_batch(list(model_inputs))
+        rows = [_model_ids(e) for e in self.tokenizer.encode_batch(list(model_inputs))]
         # Sorting by length puts similar lengths together, so little compute goes to padding.
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        for batch in _batches_by_tokens(order, encodings, self.batch_tokens):
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        for batch in _batches_by_tokens(order, rows, self.batch_tokens):
             cancel.raise_if_cancelled()
-            vectors = self._run([encodings[i] for i in batch])
+            vectors = self._run([rows[i] for i in batch])
             yield np.asarray(batch, dtype=np.int64), truncate_and_normalize(vectors, dimension)
 
-    def _run(self, encodings: Sequence[Encoding]) -> Vectors:
-        width = max(len(e.ids) for e in encodings)
-        input_ids = np.full((len(encodings), width), PAD_ID, dtype=np.int64)
-        attention_mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            input_ids[row, : len(encoding.ids)] = encoding.ids
-            attention_mask[row, : len(encoding.ids)] = 1
+    def _run(self, rows: Sequence[list[int]]) -> Vectors:
+        width = max(len(ids) for ids in rows)
+        input_ids = np.full((len(rows), width), PAD_ID, dtype=np.int64)
+        attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+        for row, ids in enumerate(rows):
+            input_ids[row, : len(ids)] = ids
+            attention_mask[row, : len(ids)] = 1
         (vectors,) = self.session.run(
             [model_files.EMBEDDING_OUTPUT],
             {"input_ids": input_ids, "attention_mask": attention_mask},
@@ -194,13 +192,21 @@ class OnnxEmbedder:
         del self.session
 
 
+def _model_ids(encoding: Encoding) -> list[int]:
+    """Token ids cut to the model's limit, keeping the closing <eos> as the model expects."""
+    ids: list[int] = encoding.ids
+    if len(ids) <= MAX_MODEL_TOKENS:
+        return ids
+    return [*ids[: MAX_MODEL_TOKENS - 1], ids[-1]]
+
+
 def _batches_by_tokens(
-    order: Sequence[int], encodings: Sequence[Encoding], batch_tokens: int
+    order: Sequence[int], rows: Sequence[list[int]], batch_tokens: int
 ) -> Iterator[list[int]]:
     """Group length-sorted inputs so rows x longest row stays within the token budget."""
     batch: list[int] = []
     for index in order:
-        length = len(encodings[index].ids)
+        length = len(rows[index])
         if batch and ((len(batch) + 1) * length > batch_tokens or len(batch) >= MAX_BATCH_ROWS):
             yield batch
             batch = []

@@ -124,3 +124,23 @@ def test_the_model_id_changes_with_the_weights(tmp_path: Path) -> None:
     raw[-1] ^= 0xFF
     data.write_bytes(bytes(raw))
     assert OnnxEmbedder(copy, threads=1).model_id != first
+
+
+def test_long_inputs_keep_their_first_tokens_and_the_closing_eos(q4: OnnxEmbedder) -> None:
+    long_input = "alpha beta gamma " * 2000
+    ids = q4.tokenizer.encode(long_input).ids
+    assert len(ids) > 2048 and ids[-1] == 1  # <eos>
+    cut = q4.tokenizer.decode(ids[1:2047])
+    np.testing.assert_allclose(q4.embed([long_input]), q4.embed([cut]), atol=2e-3)
+
+
+def test_counting_and_embedding_from_several_threads_agree(q4: OnnxEmbedder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"passage {n} " * (n % 40 + 1) for n in range(60)]
+    expected = q4.embed(texts)
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(q4.count_tokens, texts * 5))
+        vectors = list(pool.map(lambda t: q4.embed([t])[0], texts))
+    assert counts == [q4.count_tokens(t) for t in texts] * 5
+    np.testing.assert_allclose(np.vstack(vectors), expected, atol=2e-3)
