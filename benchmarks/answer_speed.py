@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,8 @@ class RecordingGenerator:
         self.context_tokens = inner.context_tokens
         self.calls: list[dict[str, Any]] = []
 
-    def count_tokens(self, text: str) -> int:
-        return int(self.inner.count_tokens(text))
-
-    def count_chat_tokens(self, messages: Sequence[dict[str, str]]) -> int:
-        return int(self.inner.count_chat_tokens(messages))
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # everything not recorded: the app's generator as is
 
     def stream_chat(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float, cancel: Any

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def queries(count: int, seed: int) -> list[str]:
 
 
 # PDFs -------------------------------------------------------------------------------------
-# pypdf cannot lay out text, so pages are written by hand: Helvetica, one line per text line.
+# pypdf cannot lay out text, so pages are written by hand, the way typesetters write them:
+# each line placed with its own text matrix, words in TJ arrays with kerning inside words and
+# the spaces left as gaps (as TeX does), the content stream Flate-compressed.
 
 
 def write_pdf_corpus(folder: Path, files: int, pages: int, seed: int) -> list[Path]:
@@ -88,7 +91,7 @@ def write_pdf_corpus(folder: Path, files: int, pages: int, seed: int) -> list[Pa
         path = folder / f"report-{number:04d}.pdf"
         texts = [_wrap(prose(rng, 2500), 95) for _ in range(pages)]
         if not path.exists():
-            path.write_bytes(make_pdf(texts, title=f"Report {number}"))
+            path.write_bytes(make_pdf(texts, title=f"Report {number}", seed=number))
         paths.append(path)
     return paths
 
@@ -107,15 +110,35 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def make_pdf(pages: Sequence[str], title: str | None = None) -> bytes:
+def _typeset(text: str, rng: random.Random) -> bytes:
+    out = [b"BT /F1 9 Tf"]
+    y = 760.0
+    for line in text.split("\n"):
+        parts: list[bytes] = []
+        for word in line.split(" "):
+            if parts:
+                parts.append(b"-%d" % rng.randint(240, 330))  # the space, as a gap
+            cut = rng.randrange(1, len(word)) if len(word) > 3 and rng.random() < 0.4 else 0
+            if cut:  # kerning inside the word, as between "W" and "o"
+                parts += [b"(%s)" % _escape(word[:cut]), b"%d" % rng.randint(5, 40)]
+                parts.append(b"(%s)" % _escape(word[cut:]))
+            else:
+                parts.append(b"(%s)" % _escape(word))
+        out.append(b"1 0 0 1 40 %.2f Tm [%s] TJ" % (y, b" ".join(parts)))
+        y -= 11
+    out.append(b"ET")
+    return b"\n".join(out)
+
+
+def make_pdf(pages: Sequence[str], title: str | None = None, seed: int = 0) -> bytes:
+    rng = random.Random(seed)
     objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     kids = []
     for text in pages:
-        lines = [b"BT /F1 9 Tf 11 TL 40 760 Td"]
-        lines += [b"(%s) Tj T*" % _escape(line) for line in text.split("\n")]
-        stream = b"\n".join([*lines, b"ET"])
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        stream = zlib.compress(_typeset(text, rng))
+        head = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream)
+        objects.append(head + stream + b"\nendstream")
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % len(objects)

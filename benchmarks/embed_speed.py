@@ -93,6 +93,7 @@ def run(ctx: Context) -> Section:
         for engine in engines.values():
             engine.close()
     section.details.update(results=results, engine_memory_mb=memory)
+    section.details["same_weights"] = peers.same_weights_check(ctx.threads)
     _rows(section, results)
     return section
 

@@ -23,7 +23,7 @@ from benchmarks.corpus import write_pdf_corpus
 def run(ctx: Context) -> Section:
     section = Section("ingest", "Ingestion: parse + chunk, and end to end with embedding")
     files, pages = (8, 10) if ctx.quick else (24, 20)
-    corpus = write_pdf_corpus(CACHE / "pdfs" / f"{files}x{pages}", files, pages, seed=1)
+    corpus = write_pdf_corpus(CACHE / "pdfs-typeset" / f"{files}x{pages}", files, pages, seed=1)
     parse = parse_and_chunk(corpus, ctx.repeats(2))
     section.details["parse_and_chunk"] = parse
     app, bare = parse["app_pages_per_s"], parse["pypdf_pages_per_s"]

@@ -138,3 +138,43 @@ def describe() -> dict[str, object]:
     if modules.exists():
         info["modules"] = [m["type"] for m in json.loads(modules.read_text())]
     return info
+
+
+def same_weights_check(threads: int) -> dict[str, list[float]]:
+    """Cosines between the app's fp32 ONNX graph, sentence-transformers and llama.cpp (f32),
+    text by text: 1.0 proves the peers run the very weights and tokens we do. (llama.cpp reads
+    the vocabulary from a SentencePiece file and may cut a word differently: a text whose
+    tokens differ scores below 1 on random weights.) Each engine runs in its own process:
+    torch's and llama.cpp's OpenMP runtimes hang when they share one."""
+    import numpy as np
+
+    from benchmarks.engines import EngineProcess, EngineSpec
+
+    texts = [
+        "title: none | text: The boiler restarts on its own after a short power cut.",
+        "title: none | text: " + "The annual inspection is due in March. " * 40,
+        "title: none | text: hello world",
+    ]
+    specs = {
+        "onnx_fp32": EngineSpec(
+            "app", str(FULL_EMBEDDING), threads, options={"graph_name": "onnx/model.onnx"}
+        ),
+        "sentence_transformers": EngineSpec("st", str(sentence_transformers_model()), threads),
+    }
+    f32 = llama_cpp_model("f32")
+    if f32 is not None:
+        specs["llama_cpp_f32"] = EngineSpec("llama", str(f32), threads)
+    vectors = {}
+    for name, spec in specs.items():
+        engine = EngineProcess(spec)
+        try:
+            vectors[name] = engine.embed(texts)[2]
+        finally:
+            engine.close()
+    reference = vectors.pop("sentence_transformers")
+    return {
+        f"{name}_vs_sentence_transformers": [
+            round(float(c), 6) for c in np.sum(matrix * reference, axis=1)
+        ]
+        for name, matrix in vectors.items()
+    }

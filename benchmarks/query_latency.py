@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
@@ -101,6 +102,7 @@ def measure_size(size: int, count: int, threads: int) -> dict[str, Any]:
             timings["keyword"].append(t4 - t3)
     library.close()
     db = folder / "library.sqlite3"
+    keyword_fixes = measure_keyword_fixes(db, texts[5:], size)
     return {
         "chunks": size,
         "queries": count,
@@ -110,7 +112,59 @@ def measure_size(size: int, count: int, threads: int) -> dict[str, Any]:
         "faiss_file_mb": round((folder / "vectors.faiss").stat().st_size / 1e6),
         "build_seconds": float((folder / "build-seconds").read_text()),
         **{f"{name}_ms": _stats(values) for name, values in timings.items()},
+        "keyword_fixes": keyword_fixes,
     }
+
+
+def measure_keyword_fixes(db: Path, texts: list[str], size: int) -> dict[str, Any]:
+    """What would make keyword search fast: the same BM25 ranking without the joins when no
+    scope is set, and without the terms that are in most chunks (their IDF is near zero, yet
+    FTS5 scores every chunk that holds them). Overlap: shared top-k with the app's result."""
+    import sqlite3
+
+    from embeddinggemma_rag.core.search import fts5_query, query_terms
+
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, chunks_fts, 'row')")
+    pool = max(K * 4, 20)
+    app_sql = (
+        "SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f "
+        "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
+        "WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?"
+    )
+    bare_sql = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?"
+
+    def selective(text: str) -> str:
+        terms = query_terms(text)
+        counts = {}
+        for term in terms:
+            row = conn.execute("SELECT doc FROM temp.vocab WHERE term = ?", (term.lower(),))
+            counts[term] = (row.fetchone() or (0,))[0]
+        kept = [t for t in terms if counts[t] <= size * 0.05]
+        kept = kept or sorted(terms, key=counts.__getitem__)[:1]
+        return " OR ".join(f'"{t}"' for t in kept)
+
+    timings: dict[str, list[float]] = {"app query": [], "no joins": [], "no joins, df <= 5%": []}
+    overlap = []
+    for text in texts:
+        query = fts5_query(text)
+        if not query:
+            continue
+        t0 = time.perf_counter()
+        app = [r[0] for r in conn.execute(app_sql, (query, pool))]
+        t1 = time.perf_counter()
+        conn.execute(bare_sql, (query, pool)).fetchall()
+        t2 = time.perf_counter()
+        fast = [r[0] for r in conn.execute(bare_sql, (selective(text), pool))]
+        t3 = time.perf_counter()
+        timings["app query"].append(t1 - t0)
+        timings["no joins"].append(t2 - t1)
+        timings["no joins, df <= 5%"].append(t3 - t2)
+        overlap.append(len(set(app[:K]) & set(fast[:K])) / max(1, min(K, len(app))))
+    conn.close()
+    result: dict[str, Any] = {name: _stats(values) for name, values in timings.items()}
+    result["top_k_overlap_with_app"] = round(sum(overlap) / max(1, len(overlap)), 3)
+    return result
 
 
 def measure_plan(size: int, count: int) -> dict[str, Any]:
