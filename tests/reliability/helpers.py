@@ -43,19 +43,19 @@ def open_engine(data_dir: Path, **changes: object) -> Iterator[Engine]:
         engine.close()
 
 
-def cli_command(data_dir: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "embeddinggemma_rag",
-        "--data-dir",
-        str(data_dir),
-        "--embedding-model",
-        str(TINY_EMBEDDING_MODEL),
-        "--generator-model",
-        str(TINY_CHAT_MODEL),
-        *args,
-    ]
+def cli_command(data_dir: Path, *args: str, default_models: bool = False) -> list[str]:
+    """The CLI on `data_dir` with the tiny models, or the installed ones (`default_models`)."""
+    models = (
+        []
+        if default_models
+        else [
+            "--embedding-model",
+            str(TINY_EMBEDDING_MODEL),
+            "--generator-model",
+            str(TINY_CHAT_MODEL),
+        ]
+    )
+    return [sys.executable, "-m", "embeddinggemma_rag", "--data-dir", str(data_dir), *models, *args]
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -67,10 +67,15 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    data_dir: Path, *args: str, timeout: float = 120, prefix: Sequence[str] = (), **env: str
+    data_dir: Path,
+    *args: str,
+    timeout: float = 120,
+    prefix: Sequence[str] = (),
+    default_models: bool = False,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, *cli_command(data_dir, *args)],
+        [*prefix, *cli_command(data_dir, *args, default_models=default_models)],
         capture_output=True,
         text=True,
         timeout=timeout,
