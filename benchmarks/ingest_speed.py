@@ -78,6 +78,9 @@ def parse_and_chunk(paths: list[Path], rounds: int) -> dict[str, Any]:
                         spent["pypdf"] += time.perf_counter() - started
                         pages += len(texts)
                         continue
+                    # Each round reads the same files: counts remembered from the last round
+                    # would flatter the chunker, so its count cache starts empty per file.
+                    embedder._counts.clear()
                     parsed = worker.parse(path)
                     parsed_at = time.perf_counter()
                     title = parsed.title or path.stem
