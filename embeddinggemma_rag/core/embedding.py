@@ -36,6 +36,9 @@ PAD_ID = 0
 # rows already run at full speed (benchmarks/embed_tuning.py; README, Performance).
 DEFAULT_BATCH_TOKENS = 1024
 MAX_BATCH_ROWS = 64
+# The chunker counts every finished chunk twice (fitting it, then recording its size) and
+# tokenising is most of chunking's time: the second count is a dictionary hit. A few MB at most.
+_COUNT_CACHE_SIZE = 4096
 # MatMulNBits `accuracy_level` 4: the 4-bit weights are multiplied with int8 activations
 # (VNNI / AVX2 / NEON dot products) instead of fp32. Measured on the full-size model: faster
 # by the figure in README's Performance section, cosine to the default path >= 0.9999.
@@ -78,6 +81,7 @@ class OnnxEmbedder:
         self.prompts = load_prompts(self.files.root)
         self.batch_tokens = batch_tokens
         self.tokenizer = self._load_tokenizer(self.files.tokenizer)
+        self._counts: dict[str, int] = {}
         self.session = create_session(
             self.files.graph, threads or paths.physical_cores(), accuracy_level=accuracy_level
         )
@@ -129,7 +133,13 @@ class OnnxEmbedder:
 
     def count_tokens(self, model_input: str) -> int:
         """Tokens of a full model input, <bos>/<eos> included (not truncated)."""
-        return len(self.tokenizer.encode(model_input).ids)
+        count = self._counts.get(model_input)
+        if count is None:
+            count = len(self.tokenizer.encode(model_input).ids)
+            if len(self._counts) >= _COUNT_CACHE_SIZE:
+                self._counts.clear()  # crude, but safe from any thread; refills in one page
+            self._counts[model_input] = count
+        return count
 
     def embed(
         self,
