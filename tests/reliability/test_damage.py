@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +20,11 @@ from embeddinggemma_rag.core.library import (
     DamagedLibrary,
     Library,
 )
-from tests.reliability.helpers import open_engine, run_cli
+from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
+from tests.reliability.helpers import REPO, cli_env, open_engine, run_cli
 from tests.reliability.test_kills import make_corpus
 
+GUI_START = Path(__file__).parent / "gui_start.py"
 QUERIES = ["topic 3 details", "appendix seven", "measurement 12"]
 Damage = Callable[[Path], None]
 
@@ -241,3 +245,29 @@ def test_recover_keeps_the_added_folders_when_that_table_is_readable(
         report = engine.rescan()  # a sync indexes the folders again
         assert report.by_status()["indexed"] == 6
     assert top_results(library) == healthy[2]
+
+
+@pytest.mark.slow
+def test_the_desktop_app_starts_and_says_so_on_a_damaged_library(library: Path) -> None:
+    """No crash and no crash loop: the window comes up and shows the damage."""
+    flip(library / DB_NAME, 0, 16)
+    env = cli_env(
+        QT_QPA_PLATFORM="offscreen",
+        EMBEDDINGGEMMA_RAG_DATA_DIR=str(library),
+        EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL=str(TINY_EMBEDDING_MODEL),
+        EMBEDDINGGEMMA_RAG_GENERATOR_MODEL=str(TINY_CHAT_MODEL),
+    )
+    for _ in range(2):  # and again at the next start
+        done = subprocess.run(
+            [sys.executable, str(GUI_START), "60"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=REPO,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        shown = [line for line in done.stdout.splitlines() if line.startswith("SHOWN ")]
+        assert shown and all("the library database is damaged" in line for line in shown)
+        assert "EXIT 0" in done.stdout and "DEADLINE" not in done.stdout

@@ -91,11 +91,7 @@ def the_whole_path(tmp_path: Path) -> dict[str, list[str]]:
     return {
         "ingest": cli("ingest", str(folder)),
         "search": cli("search", "zeppelin hangar budget"),
-        # Three times: what onnxruntime's telemetry does varies from run to run.
-        **{
-            f"ask {n}": cli("ask", "What was the zeppelin hangar budget?", "--json")
-            for n in (1, 2, 3)
-        },
+        "ask": cli("ask", "What was the zeppelin hangar budget?", "--json"),
         "status": cli("status", "--json"),
         "models list": cli("models", "list"),
         "self-test": [*cli("self-test")],
