@@ -23,6 +23,9 @@ _HEADING = re.compile(r"^(#{1,6}\s|[A-Z0-9][^\n]{0,80}\n[=-]{3,}\s*$)")
 # A sentence ends at . ! ? … (or CJK stops) followed by white space, or at a line break.
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+|\n")
 _SPECIAL_TOKENS = 2  # <bos> and <eos>
+# Characters per token to size the first window of an over-long line: twice what prose
+# averages, so one window usually holds a whole piece; the window doubles when it does not.
+_CHARS_PER_TOKEN_GUESS = 8
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,24 @@ def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 def _split_long(
     text: str, start: int, end: int, budget: int, count_tokens: TokenCounter
 ) -> Iterator[tuple[int, int]]:
-    """Cut an over-long span into pieces under `budget` tokens, at white space where possible."""
+    """Cut an over-long span into pieces under `budget` tokens, at white space where possible.
+
+    Only a window a few pieces long is ever tokenised, so a one-line file of megabytes (a
+    minified JSON) costs time linear in its length, not quadratic.
+    """
     while start < end:
-        tokens = count_tokens(text[start:end]) - _SPECIAL_TOKENS
+        window_chars = budget * _CHARS_PER_TOKEN_GUESS
+        while True:  # widen the window until it holds more than one piece, or the rest
+            window_end = min(end, start + window_chars)
+            tokens = count_tokens(text[start:window_end]) - _SPECIAL_TOKENS
+            if tokens > budget or window_end == end:
+                break
+            window_chars *= 2
         if tokens <= budget:
             yield from _trimmed(text, start, end)
             return
-        # Guess the cut from this span's characters per token, then shrink until it fits.
-        cut = start + max(1, int((end - start) * budget / tokens * 0.9))
+        # Guess the cut from this window's characters per token, then shrink until it fits.
+        cut = start + max(1, int((window_end - start) * min(1.0, budget / max(tokens, 1) * 0.9)))
         while True:
             space = text.rfind(" ", start + 1, cut)
             piece_end = space if space > start + (cut - start) // 2 else cut
