@@ -111,16 +111,7 @@ def check_offline_run(name: str, done: subprocess.CompletedProcess[str], packets
         assert "DEADLINE" not in done.stdout, done.stdout
 
 
-TELEMETRY = (
-    "onnxruntime 1.29+ sends telemetry from Linux too (a DNS query for "
-    "mobile.events.data.microsoft.com seen from `ask`); the opt-out ORT_DISABLE_TELEMETRY=1 "
-    "must be set before onnxruntime is imported: reported to the lead for "
-    "embeddinggemma_rag/__init__.py. Remove this mark with the fix."
-)
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(NAMESPACES, reason=TELEMETRY)  # only packets show it: Python never sees it
 def test_the_whole_path_runs_without_network(tmp_path: Path) -> None:
     """In a network namespace when the system allows one (the packet count then covers
     native code too), else with the audit hook alone."""
@@ -183,7 +174,6 @@ def test_the_namespace_counts_a_connection_attempt(tmp_path: Path) -> None:
     assert packets > 0
 
 
-@pytest.mark.xfail(strict=True, reason=TELEMETRY)
 @pytest.mark.parametrize(
     "entry",
     [
