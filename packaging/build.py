@@ -160,6 +160,8 @@ def install_runtime(wheel: Path) -> None:
     # which pip would take as already installed: reinstall them every time.
     pip("install", "--no-deps", "--force-reinstall", wheel)
     pip("install", wheel, PYINSTALLER, str(ROOT))
+    # setuptools builds in build/lib and would package modules since deleted from the source.
+    shutil.rmtree(BUILD / "lib", ignore_errors=True)
     pip("install", "--no-deps", "--force-reinstall", str(ROOT))
 
 
@@ -188,10 +190,10 @@ def run_pyinstaller(out: Path, models: Path | None, icon: Path | None) -> None:
     run(command, cwd=BUILD)
 
 
-def folder_size(path: Path, skip: str | None = None) -> int:
+def folder_size(path: Path, skip: Path | None = None) -> int:
     total = 0
     for item in path.rglob("*"):
-        if skip and skip in item.relative_to(path).parts:
+        if skip is not None and item.is_relative_to(skip):
             continue
         if item.is_file() and not item.is_symlink():
             total += item.stat().st_size
@@ -217,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     install_runtime(portable_llama_wheel())
     run_pyinstaller(args.out.resolve(), args.with_models, platform_icon())
     app_dir = args.out.resolve() / EXE_NAME
-    size = folder_size(app_dir, skip="models") / 1e6
-    print(f"app folder: {app_dir} ({size:.0f} MB without models)")
+    size = folder_size(app_dir, skip=app_dir / "_internal" / "models") / 2**20
+    print(f"app folder: {app_dir} ({size:.0f} MiB without models)")
     print(f"build took {time.monotonic() - started:.0f} s")
     return 0
 

@@ -58,3 +58,22 @@ def test_windowed_app_gets_null_stdio_with_a_file_descriptor(
         for stream in replaced:
             if stream is not None:
                 stream.close()
+
+
+def test_launched_programs_get_the_users_library_path_not_the_bundles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entry = runpy.run_path(str(HOOKS / "entry.py"))  # not as __main__: defines, runs nothing
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/app/_internal")
+    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/home/me/lib")
+    monkeypatch.setenv("QT_PLUGIN_PATH", "/opt/app/_internal/PySide6/Qt/plugins")
+    entry["restore_environment_for_launched_programs"]()
+    assert os.environ["LD_LIBRARY_PATH"] == "/home/me/lib"
+    assert "LD_LIBRARY_PATH_ORIG" not in os.environ
+    assert "QT_PLUGIN_PATH" not in os.environ
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/app/_internal")  # the user had none
+    entry["restore_environment_for_launched_programs"]()
+    assert "LD_LIBRARY_PATH" not in os.environ
