@@ -18,9 +18,10 @@ def print_json(document: Any) -> None:
 class ProgressLine:
     """Redraws one status line on a terminal at most ten times a second; silent elsewhere."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        # Looked up per call: a default bound at import keeps a stream that may since be closed.
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
         self._last = 0.0
         self._width = 0
 
@@ -49,7 +50,7 @@ class ProgressLine:
             self.stream.flush()
             self._width = 0
 
-    def above(self, text: str, stream: TextIO = sys.stdout) -> None:
-        """Print a line without tearing the progress line."""
+    def above(self, text: str) -> None:
+        """Print a line on stdout without tearing the progress line."""
         self.clear()
-        print(text, file=stream, flush=True)
+        print(text, flush=True)

@@ -91,3 +91,14 @@ def test_missing_embedding_model_is_reported_without_traceback(tmp_path: Path) -
     assert "models download" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_progress_line_writes_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from embeddinggemma_rag.cli.output import ProgressLine
+
+    current = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", current)
+    assert ProgressLine().stream is current
+    assert not ProgressLine().enabled  # not a terminal: no progress line
