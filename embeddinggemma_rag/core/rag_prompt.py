@@ -47,6 +47,12 @@ JOIN_SLACK_TOKENS = 4
 
 _CITATION_MARK = re.compile(r"\s?\[\d+(?:\s*[,;\-–]\s*\d+)*\]")
 _QUOTE_TAG = re.compile(r"</?\s*quote\s*>", re.IGNORECASE)
+# Chat control tokens written out as text (Gemma's <start_of_turn>, ChatML's <|im_end|>,
+# Llama's <|eot_id|>, <s>, <eos>...). The rendered prompt is tokenised with special tokens
+# enabled, so such text in a document or a question would become a real turn boundary.
+_CONTROL_MARKUP = re.compile(
+    r"<(?=\|[^<>|\s]{1,40}\|>|/?s>|(?:start|end)_of_[a-z_]{1,20}>|(?:bos|eos|pad|unk|mask)>)"
+)
 
 
 class TokenCounter(Protocol):
@@ -89,9 +95,17 @@ def source_label(hit: SearchHit) -> str:
 
 def format_passage(number: int, hit: SearchHit, text: str) -> str:
     # A passage must not be able to close its own quote and speak as the user.
-    clean = _QUOTE_TAG.sub("[quote tag]", text.strip())
+    clean = defuse_control_markup(_QUOTE_TAG.sub("[quote tag]", text.strip()))
     label = " ".join(source_label(hit).split()).replace("<", "(").replace(">", ")")
     return f"[{number}] {label}\n{OPEN_QUOTE}\n{clean}\n{CLOSE_QUOTE}"
+
+
+def defuse_control_markup(text: str) -> str:
+    """Text that spells a chat control token reaches the model as text, not as the token.
+
+    A zero-width space after "<" keeps it readable while no tokenizer matches it as special.
+    """
+    return _CONTROL_MARKUP.sub("<\u200b", text)
 
 
 def strip_citations(answer: str) -> str:
@@ -141,9 +155,10 @@ def build_rag_messages(
 
 def _messages(question: str, turns: list[Turn], passages: list[NumberedPassage]) -> list[Message]:
     messages = [{"role": "system", "content": SYSTEM_INSTRUCTIONS}]
+    question = defuse_control_markup(question)
     for turn in turns:
-        messages.append({"role": "user", "content": turn.question})
-        messages.append({"role": "assistant", "content": turn.answer})
+        messages.append({"role": "user", "content": defuse_control_markup(turn.question)})
+        messages.append({"role": "assistant", "content": defuse_control_markup(turn.answer)})
     if passages:
         blocks = "\n\n".join(format_passage(p.number, p.hit, p.text) for p in passages)
         content = f"{PASSAGES_HEADER}\n\n{blocks}\n\nQuestion: {question}"

@@ -130,12 +130,6 @@ def test_a_citation_number_written_in_a_document_is_dropped(library) -> None:  #
     assert {c.path for c in answer.citations} <= {h.path for h in hits}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the rendered prompt is tokenised with special=True, so a passage holding the "
-    "model's turn markers (<end_of_turn>, <start_of_turn>) becomes real control tokens and "
-    "can end the user turn; reported to the answering engineer (rag_prompt.py/generation.py)",
-)
 def test_turn_markers_in_a_document_reach_the_model_as_text(library) -> None:  # type: ignore[no-untyped-def]
     hostile = hits_for(library, "keepers")
     assert hostile and TURNS.split("\n")[0] in hostile[0].text
