@@ -64,6 +64,19 @@ def chunk_document(
     return chunks
 
 
+def fit_title(title: str | None, count_tokens: TokenCounter, chunk_tokens: int) -> str | None:
+    """The title cut so its prompt takes at most a quarter of a chunk.
+
+    Anyone can write a PDF's title: 200 rare ideographs are 800 tokens, more than a chunk.
+    """
+    if title is None:
+        return None
+    limit = max(16, chunk_tokens // 4)
+    while title and count_tokens(document_prompt(title)) > limit:
+        title = title[: len(title) * 3 // 4].rstrip()
+    return title or None
+
+
 def _pack_pages(
     text: str, page_starts: list[int], budget: int, overlap_tokens: int, count_tokens: TokenCounter
 ) -> Iterator[tuple[int, int]]:

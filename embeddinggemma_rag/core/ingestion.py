@@ -8,6 +8,7 @@ hash) are never embedded again, which is also how an interrupted ingest resumes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,10 +16,10 @@ from pathlib import Path
 
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken, Progress
 from embeddinggemma_rag.core.chunk_store import DocumentRecord
-from embeddinggemma_rag.core.chunking import chunk_document
+from embeddinggemma_rag.core.chunking import chunk_document, fit_title
 from embeddinggemma_rag.core.documents import Chunk, FileStatus
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
-from embeddinggemma_rag.core.errors import Cancelled, DocumentError
+from embeddinggemma_rag.core.errors import Cancelled, DocumentError, LibraryError
 from embeddinggemma_rag.core.file_walk import iter_library_files
 from embeddinggemma_rag.core.library import Library
 from embeddinggemma_rag.core.parsing import ParserWorker, is_supported
@@ -29,6 +30,8 @@ from embeddinggemma_rag.core.settings import Settings
 FLUSH_TOKENS = 32_768
 FLUSH_FILES = 64
 SAVE_INDEX_EVERY_SECONDS = 30.0
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class Ingestor:
             for path in files:
                 self.cancel.raise_if_cancelled()
                 self._current = str(path)
-                self._ingest_file(path)
+                self._ingest_file_safely(path)
                 self._maybe_save()
             self._flush()
             self.report.removed = self._prune(roots, {str(p) for p in files})
@@ -136,10 +139,26 @@ class Ingestor:
                 present.append(root)
             else:
                 self.report.missing_roots.append(str(root))
-        files = list(iter_library_files(present, self.cancel))
+        files = list(iter_library_files(present, self.cancel, self._passed_over))
         self._files_total = len(files)
         self._progress()
         return files
+
+    def _ingest_file_safely(self, path: Path) -> None:
+        """One file's unexpected error fails that file, never the run (a library or disk
+        error, or a cancel, still stops it: those concern every file)."""
+        try:
+            self._ingest_file(path)
+        except (Cancelled, LibraryError):
+            raise
+        except Exception as exc:  # reported as the file's reason, so the run goes on
+            logger.debug("ingesting %s failed", path, exc_info=True)
+            reason = f"could not be indexed ({type(exc).__name__}: {exc})"
+            self._outcome(FileOutcome(str(path), FileStatus.FAILED, reason, 0, False))
+
+    def _passed_over(self, path: Path, reason: str) -> None:
+        """Paths the walk cannot index (undecodable names, paths too long) are reported."""
+        self._outcome(FileOutcome(str(path), FileStatus.FAILED, reason, 0, False))
 
     def _ingest_file(self, path: Path) -> None:
         key = str(path)
@@ -200,7 +219,9 @@ class Ingestor:
             status = FileStatus(error.status)
             self._finish(DocumentRecord(key, size, mtime_ns, digest, None, status, error.reason))
             return
-        title = parsed.title or path.stem
+        title = fit_title(
+            parsed.title or path.stem, self.embedder.count_tokens, self.settings.chunk_tokens
+        )
         chunks = chunk_document(
             parsed,
             title,

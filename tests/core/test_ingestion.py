@@ -183,3 +183,25 @@ def test_files_in_a_copied_folder_are_separate_documents(engine: Engine, tmp_pat
     shutil.copytree(folder, tmp_path / "copy")
     engine.ingest([folder, tmp_path / "copy"])
     assert len(engine.status().documents) == 2 * len(EXPECTED_STATUS)
+
+
+def test_an_unexpected_error_fails_one_file_and_the_rest_goes_on(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embeddinggemma_rag.core import ingestion
+
+    folder = make_mixed_folder(tmp_path / "docs")
+    real = ingestion.chunk_document
+
+    def flaky(document, title, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if title == "Manual":
+            raise RuntimeError("chunker bug")
+        return real(document, title, *args, **kwargs)
+
+    monkeypatch.setattr(ingestion, "chunk_document", flaky)
+    report = engine.ingest([folder])
+    by_name = {Path(o.path).name: o for o in report.outcomes}
+    assert by_name["manual.pdf"].status == "failed"
+    assert "RuntimeError: chunker bug" in (by_name["manual.pdf"].reason or "")
+    assert by_name["report.pdf"].status == "indexed"
+    assert by_name["notes.md"].status == "indexed"

@@ -263,12 +263,6 @@ def test_names_that_are_not_unicode_are_passed_over_not_fatal(tmp_path: Path) ->
         assert engine.library.consistency_report().ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="chunk_document raises ValueError when the title leaves no room, and the ingest "
-    "stops; reported to the lead (chunking.py: cut the title to fit)",
-)
 def test_a_title_longer_than_a_chunk_is_cut_not_fatal(tmp_path: Path) -> None:
     folder = tmp_path / "folder"
     folder.mkdir()
