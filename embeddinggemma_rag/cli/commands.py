@@ -187,11 +187,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return _with_engine(args, work)
 
 
-def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
-    def handler(_: argparse.Namespace) -> int:
-        raise RagError(f"`{name}` is not available in this build yet")
+def cmd_recover(args: argparse.Namespace) -> int:
+    from embeddinggemma_rag.core.library import DB_NAME, Library
 
-    return handler
+    data_dir = settings_from(args).data_dir
+    if not (data_dir / DB_NAME).exists():
+        raise RagError(f"{data_dir}: there is no library database to recover")
+    aside = Library.recover(data_dir)
+    print(
+        f"the damaged database was moved to {aside}; an empty library starts with the "
+        "folders it had. Run `embeddinggemma-rag ingest` on them (or Re-scan in the app)."
+    )
+    return 0
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -201,6 +208,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "search": cmd_search,
     "embed": cmd_embed,
     "status": cmd_status,
+    "recover": cmd_recover,
     "ask": cmd_ask,
     "models": cmd_models,
     "self-test": cmd_self_test,

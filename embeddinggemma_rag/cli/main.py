@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="an embedding model folder or a .gguf generator file",
     )
 
+    command("recover", "move a damaged library database aside and start an empty one")
     command("self-test", "ingest a built-in sample, search it and answer a question")
     bench = command("bench", "measure indexing and answering speed on this machine")
     bench.add_argument("--json", action="store_true", help="print one JSON document")
@@ -150,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `status | head` closed the pipe: not an error. Point stdout at devnull so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except RagError as error:
         print(f"{PROG}: error: {error.message}", file=sys.stderr)
         return 1

@@ -59,9 +59,10 @@ class DamagedLibrary(LibraryError):
     def __init__(self, data_dir: Path, reason: str) -> None:
         self.data_dir = data_dir
         super().__init__(
-            f"{data_dir / DB_NAME}: the library database is damaged ({reason}). Recover the "
-            "library: the damaged file is kept aside, an empty library starts, and the added "
-            "folders are kept when they can still be read, so a sync indexes them again."
+            f"{data_dir / DB_NAME}: the library database is damaged ({reason}). Recover it "
+            "with `embeddinggemma-rag recover`: the damaged file is kept aside, an empty "
+            "library starts, and the added folders are kept when they can still be read, so "
+            "`embeddinggemma-rag ingest` of them (or a re-scan in the app) indexes them again."
         )
 
 

@@ -21,6 +21,7 @@ COMMANDS = [
     "models",
     "self-test",
     "bench",
+    "recover",
 ]
 
 

@@ -91,3 +91,44 @@ def test_embed_prints_unit_vectors_per_prompt_and_dimension(tmp_path: Path) -> N
     assert sts.returncode == 0
     bad = cli(*model, "embed", "x", "--prompt", "nonsense")
     assert bad.returncode == 1 and "unknown prompt" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_damaged_library_is_reported_then_recovered(library: tuple[Path, Path]) -> None:
+    docs, data_dir = library
+    assert run_with_env(data_dir, "ingest", str(docs)).returncode == 0
+    database = data_dir / "library.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    database.write_bytes(b"this is not a database" * 300)
+
+    broken = run_with_env(data_dir, "status")
+    assert broken.returncode == 1
+    assert "damaged" in broken.stderr and "embeddinggemma-rag recover" in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1
+
+    recovered = run_with_env(data_dir, "recover")
+    assert recovered.returncode == 0, recovered.stderr
+    assert list(data_dir.glob("library.sqlite3.damaged-*"))
+    assert run_with_env(data_dir, "ingest", str(docs)).returncode == 0
+    status = json.loads(run_with_env(data_dir, "status", "--json").stdout)
+    assert status["chunks"] == 2
+
+
+def test_a_closed_pipe_is_not_an_error(library: tuple[Path, Path]) -> None:
+    docs, data_dir = library
+    assert run_with_env(data_dir, "ingest", str(docs)).returncode == 0
+    env = dict(
+        os.environ,
+        EMBEDDINGGEMMA_RAG_DATA_DIR=str(data_dir),
+        EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL=str(TINY_EMBEDDING_MODEL),
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "embeddinggemma_rag", "status"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert reader.stdout is not None
+    reader.stdout.close()  # like `| head` that has read enough
+    _, stderr = reader.communicate(timeout=120)
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr

@@ -209,7 +209,7 @@ def test_a_damaged_database_is_refused_clearly_then_recovered(
     with pytest.raises(DamagedLibrary) as raised, open_engine(library) as engine:
         _ = engine.library
     assert "the library database is damaged" in raised.value.message
-    assert "Recover the library" in raised.value.message
+    assert "embeddinggemma-rag recover" in raised.value.message
 
     for _ in range(2):  # every start says the same, in one line: no traceback, no crash loop
         status = run_cli(library, "status")
