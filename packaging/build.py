@@ -3,8 +3,8 @@
 1. A build venv (`build/venv`) with the runtime dependencies only, plus PyInstaller: what
    is importable there ends up in the bundle, so the dev venv (torch, transformers) is never
    used.
-2. llama-cpp-python compiled for portable CPUs into `build/wheels/` (once: the wheel is
-   reused while the version and the CMake flags stay the same).
+2. llama-cpp-python compiled for portable CPUs into `~/.cache/embeddinggemma-rag/wheels/`
+   (once: reused by every clone while the version and the CMake flags stay the same).
 3. The package itself, installed non-editable, then PyInstaller with
    `packaging/embeddinggemma_rag.spec`.
 
@@ -77,6 +77,16 @@ def ensure_venv() -> None:
         run([sys.executable, "-m", "venv", VENV])
 
 
+def wheel_cache_dir() -> Path:
+    """Outside the clone, so a fresh clone on the same machine (as CI makes) reuses the
+    15-minute llama.cpp compile; EMBEDDINGGEMMA_RAG_WHEEL_CACHE moves it."""
+    override = os.environ.get("EMBEDDINGGEMMA_RAG_WHEEL_CACHE")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "embeddinggemma-rag" / "wheels"
+
+
 def portable_llama_wheel() -> Path:
     """The portable llama-cpp-python wheel, built on the first call and cached after.
 
@@ -89,7 +99,7 @@ def portable_llama_wheel() -> Path:
         f"{LLAMA_CPP_VERSION}|{cmake_args}|{CPU_VARIANTS}|{sys.platform}|{platform.machine()}"
     )
     key = hashlib.sha256(key_text.encode()).hexdigest()[:12]
-    cache = BUILD / "wheels" / f"llama-cpp-python-{LLAMA_CPP_VERSION}-{key}"
+    cache = wheel_cache_dir() / f"llama-cpp-python-{LLAMA_CPP_VERSION}-{key}"
     wheels = sorted(cache.glob("llama_cpp_python-*.whl"))
     if wheels:
         print(f"portable llama-cpp-python: cached {wheels[0]}", flush=True)
