@@ -83,3 +83,14 @@ def test_actionlint_passes() -> None:
         ["actionlint", str(WORKFLOW)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_cached_wheel_folder_is_the_one_build_py_uses(workflow: dict[str, Any]) -> None:
+    variable = "EMBEDDINGGEMMA_RAG_WHEEL_CACHE"
+    assert variable in (ROOT / "packaging" / "build.py").read_text(encoding="utf-8")
+    assert variable in workflow["env"]
+    expected = "${{ env." + variable + " }}"
+    for name in OS_JOBS:
+        steps = workflow["jobs"][name]["steps"]
+        caches = [step for step in steps if "actions/cache" in step.get("uses", "")]
+        assert [cache["with"]["path"] for cache in caches] == [expected], name
