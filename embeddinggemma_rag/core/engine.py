@@ -52,10 +52,16 @@ def generator_model_path(settings: Settings) -> Path:
 
 
 def default_embedder(settings: Settings) -> OnnxEmbedder:
+    from embeddinggemma_rag.core.model_store import require_recorded_sums  # imports this module
+
+    require_recorded_sums(settings, "embedding")
     return OnnxEmbedder(embedding_model_path(settings), threads=settings.threads)
 
 
 def default_generator(settings: Settings) -> LlamaGenerator:
+    from embeddinggemma_rag.core.model_store import require_recorded_sums
+
+    require_recorded_sums(settings, "generator")
     return LlamaGenerator(generator_model_path(settings), settings.context_tokens, settings.threads)
 
 

@@ -61,7 +61,9 @@ def locate_generator_model(path: Path) -> Path:
 def file_sha256(path: Path, cache_file: Path | None = None) -> str:
     """SHA-256 of a file, cached by size and mtime so start-up never rehashes 200 MB."""
     stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    # The change time is in the key too: putting the modification time back after editing a
+    # file (as a careful tamperer would) still moves it, so the cache never hides a change.
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
     cache: dict[str, str] = {}
     if cache_file is not None:
         try:

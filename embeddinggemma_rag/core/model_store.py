@@ -26,6 +26,7 @@ from embeddinggemma_rag.core.errors import ModelError, RagError
 from embeddinggemma_rag.core.settings import Settings, load_settings, save_settings
 
 CHECKSUMS_FILE = "checksums.json"
+MISMATCH_REASON = "does not match its recorded SHA-256 (damaged or tampered with)"
 KINDS = ("embedding", "generator")
 IMPORT_HINT = (
     "Import an embedding model folder in the published layout (onnx/model_q4.onnx with its "
@@ -162,6 +163,23 @@ def verify_models(settings: Settings) -> list[ModelStatus]:
     return statuses
 
 
+def require_recorded_sums(settings: Settings, kind: str) -> None:
+    """Refuse a model whose files no longer match the SHA-256 recorded when they came in.
+
+    Run before every load; the hash cache keeps it cheap for files that did not change.
+    """
+    spec = load_manifest().embedding if kind == "embedding" else load_manifest().generator
+    in_use = (
+        embedding_model_path(settings) if kind == "embedding" else generator_model_path(settings)
+    )
+    local_name = EMBEDDING_MODEL_DIR_NAME if kind == "embedding" else GENERATOR_MODEL_FILE_NAME
+    if in_use != paths.models_dir() / local_name:
+        return  # files the user imported: nothing recorded to compare them with
+    mismatch, _ = _check_sums(spec, hash_cache())
+    if mismatch is not None:
+        raise ModelError(mismatch, MISMATCH_REASON)
+
+
 def _status(spec: ModelSpec, settings: Settings, rehash: bool) -> ModelStatus:
     if spec.kind == "embedding":
         path, configured = embedding_model_path(settings), settings.embedding_model
@@ -186,8 +204,16 @@ def _status(spec: ModelSpec, settings: Settings, rehash: bool) -> ModelStatus:
         return replace(status, problem=str(ModelError(missing[0], reason)))
     if not default:
         return status  # files the user imported: nothing recorded to compare them with
+    mismatch, checked = _check_sums(spec, None if rehash else hash_cache())
+    if mismatch is not None:
+        problem = str(ModelError(mismatch, MISMATCH_REASON))
+        return replace(status, problem=problem, checksum="mismatch")
+    return replace(status, checksum="ok" if checked else "unpinned")
+
+
+def _check_sums(spec: ModelSpec, cache: Path | None) -> tuple[Path | None, int]:
+    """(the first file that does not match its recorded sum, how many files were checked)."""
     pins = read_checksums(paths.models_dir())
-    cache = None if rehash else hash_cache()
     checked = 0
     for file in spec.files:
         expected = reference_sha256(spec, file, pins)
@@ -195,10 +221,9 @@ def _status(spec: ModelSpec, settings: Settings, rehash: bool) -> ModelStatus:
         if expected is None or not local.is_file():
             continue
         if model_files.file_sha256(local, cache) != expected:
-            reason = "does not match its recorded SHA-256 (damaged or tampered with)"
-            return replace(status, problem=str(ModelError(local, reason)), checksum="mismatch")
+            return local, checked
         checked += 1
-    return replace(status, checksum="ok" if checked else "unpinned")
+    return None, checked
 
 
 def _model_files(spec: ModelSpec, path: Path, default: bool) -> list[tuple[Path, bool]]:

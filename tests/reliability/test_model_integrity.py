@@ -195,11 +195,6 @@ def test_verify_finds_a_tampered_model_file(installed_models: Path) -> None:
     assert str(weights) in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sums are checked by `models list/verify` and after a download, not before the "
-    "engine loads a model: reported (engine.py / embedding.py / generation.py)",
-)
 def test_the_engine_refuses_a_tampered_model_before_using_it(installed_models: Path) -> None:
     flip_a_byte_in_place(
         installed_models / EMBEDDING_MODEL_DIR_NAME / "onnx" / "model_q4.onnx_data"
