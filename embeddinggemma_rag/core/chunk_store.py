@@ -17,7 +17,14 @@ import numpy.typing as npt
 from embeddinggemma_rag.core.documents import Chunk, FileStatus
 from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
-from embeddinggemma_rag.core.search import fts5_query, path_prefix_bounds
+from embeddinggemma_rag.core.search import (
+    COMMON_TERM_MIN_CHUNKS,
+    fts5_match,
+    index_token,
+    path_prefix_bounds,
+    query_terms,
+    selective_terms,
+)
 
 SCHEMA_VERSION = 1
 FULL_DIMENSION = 768  # stored vectors are always full size, so a Matryoshka change never re-embeds
@@ -156,6 +163,11 @@ class SqliteChunkStore:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute("PRAGMA foreign_keys=ON")
                 db.execute("PRAGMA busy_timeout=10000")
+                # How many chunks hold a word, read from the FTS index itself (keyword_search).
+                db.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab "
+                    "USING fts5vocab(main, chunks_fts, 'row')"
+                )
             except BaseException:
                 db.close()
                 raise
@@ -331,18 +343,41 @@ class SqliteChunkStore:
         self, query_text: str, k: int, under: str | None = None
     ) -> list[tuple[int, float]]:
         """BM25 matches of free text, best first, as (chunk id, bm25): FTS5's bm25 is negative,
-        lower is better. Any user text is safe (see `fts5_query`)."""
-        query = fts5_query(query_text)
-        if not query or k <= 0:
+        lower is better. Any user text is safe (see `fts5_match`); words in most chunks are
+        left out while rarer ones remain (see `search.selective_terms`)."""
+        terms = query_terms(query_text)
+        if not terms or k <= 0:
             return []
-        where, params = _under("d.path", under)
-        sql = (
-            "SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f "
-            "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
-            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY score LIMIT ?"
-        )
-        rows = self._db().execute(sql, (query, *params, k))
+        db = self._db()
+        counts = [self._chunks_holding(db, index_token(term)) for term in terms]
+        total = self._chunk_total(db) if max(counts) > COMMON_TERM_MIN_CHUNKS else 0
+        query = fts5_match(selective_terms(terms, counts, total))
+        if under is None:
+            # FTS5 rows and chunks change in the same transaction (triggers), so without a
+            # scope the joins add nothing but time.
+            sql = (
+                "SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts "
+                "WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?"
+            )
+            rows = db.execute(sql, (query, k))
+        else:
+            where, params = _under("d.path", under)
+            sql = (
+                "SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f "
+                "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
+                f"WHERE chunks_fts MATCH ? AND {where} ORDER BY score LIMIT ?"
+            )
+            rows = db.execute(sql, (query, *params, k))
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    @staticmethod
+    def _chunks_holding(db: sqlite3.Connection, token: str) -> int:
+        row = db.execute("SELECT doc FROM temp.chunks_vocab WHERE term = ?", (token,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    @staticmethod
+    def _chunk_total(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
     def counts(self) -> tuple[dict[str, int], int]:
         """(documents per status, chunk count)."""

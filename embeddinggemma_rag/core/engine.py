@@ -178,9 +178,15 @@ class Engine:
         self, query: str, k: int | None = None, mode: str | None = None, scope: Path | None = None
     ) -> list[SearchHit]:
         mode = mode or self.settings.search_mode
-        vector = None
+        vector: Callable[[], npt.NDArray[np.float32]] | None = None
         if mode != "keyword":
-            vector = self.embedder.embed([self.embedder.query_input(query)])[0]
+            embedder = self.embedder  # loads the model here: a missing one fails before searching
+
+            def embed_query() -> npt.NDArray[np.float32]:
+                vectors = embedder.embed([embedder.query_input(query)])
+                return np.asarray(vectors[0], dtype=np.float32)
+
+            vector = embed_query  # deferred: the library scores keywords while it embeds
         scope_key = str(Path(scope).expanduser().absolute()) if scope else None
         return self.library.search(query, vector, k or self.settings.top_k, mode, scope_key)
 

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -29,7 +30,13 @@ from embeddinggemma_rag.core.chunk_store import (
 from embeddinggemma_rag.core.documents import Chunk, SearchHit
 from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
-from embeddinggemma_rag.core.search import FloatArray, IdArray, Ranked, search_chunks
+from embeddinggemma_rag.core.search import (
+    FloatArray,
+    IdArray,
+    QueryVector,
+    Ranked,
+    search_chunks,
+)
 from embeddinggemma_rag.core.vector_index import FaissIndex
 
 DB_NAME = "library.sqlite3"
@@ -166,6 +173,8 @@ class Library:
         self._store, self._index = store, index
         self._write_lock = threading.RLock()
         self._index_lock = threading.Lock()
+        # Keyword searches run here while the caller embeds the query (search_chunks).
+        self._keyword_thread = ThreadPoolExecutor(1, thread_name_prefix="keyword-search")
         self._unsaved = report.rebuilt or bool(report.added or report.removed)
 
     @property
@@ -338,12 +347,13 @@ class Library:
     def search(
         self,
         query_text: str,
-        query_vector768: npt.ArrayLike | None,
+        query_vector768: QueryVector,
         k: int,
         mode: str = "hybrid",
         scope: str | None = None,
     ) -> list[SearchHit]:
         """The `k` best passages, optionally only under the folder or file `scope`.
+        `query_vector768` may be a function that embeds the query (see `search_chunks`).
 
         Scores and similarity are described in `search.search_chunks`. FAISS is read under
         the index lock, SQLite on this thread's own connection, so an ingest may run beside.
@@ -354,7 +364,15 @@ class Library:
                 return self._index.search(query, n, allowed)
 
         return search_chunks(
-            self._store, vector_search, self.dimension, query_text, query_vector768, k, mode, scope
+            self._store,
+            vector_search,
+            self.dimension,
+            query_text,
+            query_vector768,
+            k,
+            mode,
+            scope,
+            self._keyword_thread.submit,
         )
 
     @_database_errors
@@ -412,6 +430,7 @@ class Library:
                 if self._unsaved:
                     self._save_index_if_possible()
             finally:
+                self._keyword_thread.shutdown(wait=True)
                 self._store.close()
 
 

@@ -6,6 +6,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,12 +25,29 @@ FloatArray = npt.NDArray[np.float32]
 Ranked = tuple[IdArray, FloatArray]
 # (query cut to the library's dimension, how many, allowed ids or None) -> (ids, cosines)
 VectorSearch = Callable[[FloatArray, int, "IdArray | None"], Ranked]
+KeywordRanked = list[tuple[int, float]]
+# Runs a keyword search on another thread (Library keeps one for it).
+SubmitKeyword = Callable[[Callable[[], KeywordRanked]], "Future[KeywordRanked]"]
+# The query's 768-d vector, or a function that embeds the query (see `search_chunks`).
+QueryVector = npt.ArrayLike | Callable[[], npt.ArrayLike] | None
 
 # Reciprocal rank fusion's constant from Cormack et al. (2009); GPT4All LocalDocs uses it too.
 RRF_K = 60
 # A pasted paragraph must not become a query of hundreds of OR terms: BM25 over that many
 # terms is slow and the tail words add nothing but noise.
 MAX_QUERY_TERMS = 32
+
+# Keyword search drops a query word found in more than this share of the chunks (and in more
+# than COMMON_TERM_MIN_CHUNKS) while rarer words remain. FTS5 scores every chunk that holds a
+# word, so "the" or "what" made keyword search over 100k chunks take 75-120 ms, yet BM25 gives
+# such a word almost no weight: idf = ln((N - n + 0.5) / (n + 0.5)) is at most ln 4 here
+# against ln 1000 for a word in 0.1 % of the chunks, and FTS5 clamps it to 0 above half.
+# Measured on the 100k-chunk benchmark library (`python -m benchmarks --only query`):
+# 74 / 121 ms p50 / p95 with every word, 25 / 40 ms without those in over 20 %.
+COMMON_TERM_FRACTION = 0.2
+# Below this many chunks a word is cheap to score however common it is: small libraries keep
+# every word, and the cut never changes what a few hundred chunks return.
+COMMON_TERM_MIN_CHUNKS = 1000
 
 # Unicode word characters, the same notion of a word as FTS5's unicode61 tokenizer, which
 # also splits on '_' (a quoted "a_b" is then the phrase a b, which is what the user meant).
@@ -52,6 +70,12 @@ def query_terms(text: str) -> list[str]:
 
 def fts5_query(text: str) -> str:
     """An FTS5 MATCH expression for free text: each word quoted, joined with OR.
+    See `fts5_match`."""
+    return fts5_match(query_terms(text))
+
+
+def fts5_match(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH expression for words (from `query_terms`): each quoted, joined with OR.
 
     Quoting makes every word a plain string, so user punctuation (quotes, `*`, `-`, `:`,
     parentheses) and words like NEAR, AND, NOT can never be read as FTS5 syntax. OR keeps
@@ -59,7 +83,28 @@ def fts5_query(text: str) -> str:
     Returns "" when the text holds no word at all: the caller must then not search.
     """
     # Words hold no '"' (not a word character), so quoting needs no escaping.
-    return " OR ".join(f'"{term}"' for term in query_terms(text))
+    return " OR ".join(f'"{term}"' for term in terms)
+
+
+def index_token(term: str) -> str:
+    """A query word as FTS5's unicode61 tokenizer with remove_diacritics 2 stores it: lower
+    case, accents dropped. Used only to look up how common a word is; a word it spells
+    differently from FTS5 is merely counted as rare and kept, never lost."""
+    decomposed = unicodedata.normalize("NFD", term.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def selective_terms(terms: Sequence[str], chunk_counts: Sequence[int], total: int) -> list[str]:
+    """The words worth scoring: those not in most chunks (see COMMON_TERM_FRACTION).
+
+    `chunk_counts[i]` is how many of the `total` chunks hold `terms[i]`. When every word is
+    common the least common one stays, so a query never loses all its words.
+    """
+    limit = max(COMMON_TERM_MIN_CHUNKS, total * COMMON_TERM_FRACTION)
+    kept = [t for t, n in zip(terms, chunk_counts, strict=True) if n <= limit]
+    if kept or not terms:
+        return kept
+    return [terms[min(range(len(terms)), key=lambda i: chunk_counts[i])]]
 
 
 def path_prefix_bounds(prefix: str, sep: str = os.sep) -> tuple[str, str, str]:
@@ -121,10 +166,11 @@ def search_chunks(
     vector_search: VectorSearch,
     dimension: int,
     query_text: str,
-    query_vector768: npt.ArrayLike | None,
+    query_vector768: QueryVector,
     k: int,
     mode: str = "hybrid",
     scope: str | None = None,
+    submit_keyword: SubmitKeyword | None = None,
 ) -> list[SearchHit]:
     """The `k` best passages for a query in `mode`, only under `scope` when given.
 
@@ -133,23 +179,38 @@ def search_chunks(
     library's dimension for every hit, keyword-only ones included (from the stored vector),
     so the answerer can judge relevance; None only without a query vector. Hybrid takes
     max(4k, 20) candidates from each list; without a query vector it ranks keywords alone.
+
+    `query_vector768` may be a function that embeds the query: with `submit_keyword` the
+    keyword search then runs on another thread while it does. Embedding a question and
+    scoring its words in FTS5 take 20-40 ms each at 100k chunks, and neither needs the other.
     """
     if mode not in SEARCH_MODES:
         raise ValueError(f"unknown search mode {mode!r}")
+    pool = max(k * 4, 20) if mode == "hybrid" else k
+
+    def keyword_ranked() -> KeywordRanked:
+        return [(i, -bm25) for i, bm25 in store.keyword_search(query_text, pool, scope)]
+
+    pending: Future[KeywordRanked] | None = None
+    if mode != "vector" and callable(query_vector768) and submit_keyword is not None:
+        pending = submit_keyword(keyword_ranked)
+    if callable(query_vector768):
+        query_vector768 = query_vector768()
     query = None
     if query_vector768 is not None:
         query = truncate_and_normalize(np.asarray(query_vector768).ravel(), dimension)
     elif mode == "vector":
         raise ValueError("vector search needs a query vector")
-    pool = max(k * 4, 20) if mode == "hybrid" else k
     by_vector: list[tuple[int, float]] = []
     if query is not None and mode != "keyword":
         allowed = None if scope is None else store.chunk_ids_under(scope)
         ids, scores = vector_search(query, pool, allowed)
         by_vector = list(zip(ids.tolist(), scores.tolist(), strict=True))
-    by_keyword: list[tuple[int, float]] = []
-    if mode != "vector":
-        by_keyword = [(i, -bm25) for i, bm25 in store.keyword_search(query_text, pool, scope)]
+    by_keyword: KeywordRanked = []
+    if pending is not None:
+        by_keyword = pending.result()
+    elif mode != "vector":
+        by_keyword = keyword_ranked()
     ranked = fuse_ranked(mode, by_vector, by_keyword, k)
     cosines = dict(by_vector)
     if query is not None:

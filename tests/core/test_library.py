@@ -141,6 +141,38 @@ def test_hybrid_mixes_both_lists(library: Library) -> None:
     assert [h.text for h in keyword_only] == ["solar eclipse photos"]
 
 
+def test_a_deferred_query_vector_overlaps_the_keyword_search(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a function that embeds the query, hybrid search scores keywords on the library's
+    own thread meanwhile, and finds exactly what it finds from a ready vector."""
+    vectors = fill(library)
+    query = vectors["/docs/a.txt"][1]
+    keyword_threads: list[str] = []
+    keyword_search = library.store.keyword_search
+
+    def spying(*args: object) -> list[tuple[int, float]]:
+        keyword_threads.append(threading.current_thread().name)
+        return keyword_search(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(library.store, "keyword_search", spying)
+    for scope in (None, "/docs"):
+        ready = library.search("solar eclipse", query, 4, "hybrid", scope)
+        deferred = library.search("solar eclipse", lambda: query, 4, "hybrid", scope)
+        assert [(h.chunk_id, h.score, h.similarity) for h in deferred] == [
+            (h.chunk_id, h.score, h.similarity) for h in ready
+        ]
+    assert keyword_threads[0] == threading.current_thread().name
+    assert keyword_threads[1].startswith("keyword-search")
+
+    def failing() -> npt.NDArray[np.float32]:
+        raise RuntimeError("embedding failed")
+
+    with pytest.raises(RuntimeError, match="embedding failed"):
+        library.search("solar", failing, 4, "hybrid")
+    assert library.search("solar", lambda: query, 4, "hybrid")  # the thread is still usable
+
+
 def test_scope_limits_every_mode(library: Library) -> None:
     vectors = fill(library)
     query = vectors["/docsx/c.txt"][0]

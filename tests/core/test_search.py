@@ -81,3 +81,16 @@ def test_fuse_ranked_per_mode() -> None:
     hybrid = fuse_ranked("hybrid", by_vector, by_keyword, 3)
     assert [i for i, _ in hybrid] == [2, 1, 3]
     assert hybrid[0][1] == pytest.approx(1 / 62 + 1 / 62)
+
+
+def test_selective_terms_drop_common_words_but_never_all() -> None:
+    from embeddinggemma_rag.core.search import index_token, selective_terms
+
+    terms = ["what", "is", "the", "warranty"]
+    assert selective_terms(terms, [30_000, 60_000, 99_000, 40], 100_000) == ["warranty"]
+    assert selective_terms(terms, [19_000, 60_000, 99_000, 40], 100_000) == ["what", "warranty"]
+    # Every word common: the rarest stays. Small libraries: nothing dropped.
+    assert selective_terms(["the", "is"], [99_000, 60_000], 100_000) == ["is"]
+    assert selective_terms(terms, [900, 900, 900, 40], 1_000) == terms
+    assert selective_terms([], [], 0) == []
+    assert index_token("CAFÉ") == "cafe" and index_token("Straße") == "straße"
