@@ -84,7 +84,9 @@ def parse_and_chunk(paths: list[Path], rounds: int) -> dict[str, Any]:
                     parsed = worker.parse(path)
                     parsed_at = time.perf_counter()
                     title = parsed.title or path.stem
-                    made = chunk_document(parsed, title, count, size, overlap)
+                    made = chunk_document(
+                        parsed, title, count, size, overlap, embedder.count_tokens_many
+                    )
                     done = time.perf_counter()
                     spent["app"] += done - started
                     spent["app_parse"] += parsed_at - started

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from embeddinggemma_rag.core.documents import PAGE_SEPARATOR, Chunk, ParsedDocument
@@ -17,6 +17,9 @@ from embeddinggemma_rag.core.settings import MAX_MODEL_TOKENS
 
 # Counts the tokens of a full model input, <bos>/<eos> included.
 TokenCounter = Callable[[str], int]
+# The same for many inputs in one call (OnnxEmbedder.count_tokens_many): a page's sentences
+# and a page's chunks are each counted at once, which is what makes chunking fast.
+ManyTokenCounter = Callable[[Sequence[str]], list[int]]
 
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n|" + PAGE_SEPARATOR)
 _HEADING = re.compile(r"^(#{1,6}\s|[A-Z0-9][^\n]{0,80}\n[=-]{3,}\s*$)")
@@ -43,8 +46,13 @@ def chunk_document(
     count_tokens: TokenCounter,
     chunk_tokens: int = 256,
     overlap_tokens: int = 32,
+    count_many: ManyTokenCounter | None = None,
 ) -> list[Chunk]:
-    """Split a document into chunks of at most `chunk_tokens` model tokens, prompt included."""
+    """Split a document into chunks of at most `chunk_tokens` model tokens, prompt included.
+
+    `count_many`, when given, must count as `count_tokens` does, only for many texts at once.
+    """
+    many: ManyTokenCounter = count_many or (lambda texts: [count_tokens(t) for t in texts])
     text = document.text
     prompt = document_prompt(title)
     budget = chunk_tokens - count_tokens(prompt)  # room for the passage itself
@@ -54,13 +62,21 @@ def chunk_document(
         raise ValueError(f"chunk size {chunk_tokens} leaves no room after the prompt {prompt!r}")
     page_starts, page_numbers = _page_table(document)
     chunks: list[Chunk] = []
-    for start, end in _pack_pages(text, page_starts, budget, overlap_tokens, count_tokens):
-        for piece_start, piece_end in _fit(text, prompt, start, end, count_tokens, chunk_tokens):
-            passage = text[piece_start:piece_end]
-            first = _page_at(page_starts, page_numbers, piece_start)
-            last = _page_at(page_starts, page_numbers, piece_end - 1)
-            tokens = count_tokens(prompt + passage)
-            chunks.append(Chunk(passage, piece_start, piece_end, first, last, tokens))
+    for packed in _pack_pages(text, page_starts, budget, overlap_tokens, count_tokens, many):
+        counts = many([prompt + text[start:end] for start, end in packed])
+        for (start, end), tokens in zip(packed, counts, strict=True):
+            if tokens <= chunk_tokens:
+                pieces = [(start, end, tokens)]
+            else:  # tokens merge differently across the joins of units than alone
+                pieces = [
+                    (a, b, count_tokens(prompt + text[a:b]))
+                    for a, b in _fit(text, prompt, start, end, count_tokens, chunk_tokens)
+                ]
+            for piece_start, piece_end, piece_tokens in pieces:
+                first = _page_at(page_starts, page_numbers, piece_start)
+                last = _page_at(page_starts, page_numbers, piece_end - 1)
+                passage = text[piece_start:piece_end]
+                chunks.append(Chunk(passage, piece_start, piece_end, first, last, piece_tokens))
     return chunks
 
 
@@ -78,33 +94,47 @@ def fit_title(title: str | None, count_tokens: TokenCounter, chunk_tokens: int) 
 
 
 def _pack_pages(
-    text: str, page_starts: list[int], budget: int, overlap_tokens: int, count_tokens: TokenCounter
-) -> Iterator[tuple[int, int]]:
-    """Chunk each page on its own: a chunk never spans a page break, so its citation is exact."""
+    text: str,
+    page_starts: list[int],
+    budget: int,
+    overlap_tokens: int,
+    count_tokens: TokenCounter,
+    count_many: ManyTokenCounter,
+) -> Iterator[list[tuple[int, int]]]:
+    """Each page's chunk spans: a chunk never spans a page break, so its citation is exact."""
     bounds = [*page_starts[1:], len(text) + 1]
     for start, next_start in zip(page_starts, bounds, strict=True):
-        units = list(_units(text, start, next_start - 1, budget, count_tokens))
-        yield from _pack(units, budget, overlap_tokens)
+        units = list(_units(text, start, next_start - 1, budget, count_tokens, count_many))
+        yield list(_pack(units, budget, overlap_tokens))
 
 
 def _units(
-    text: str, start: int, end: int, budget: int, count_tokens: TokenCounter
+    text: str,
+    start: int,
+    end: int,
+    budget: int,
+    count_tokens: TokenCounter,
+    count_many: ManyTokenCounter,
 ) -> Iterator[_Unit]:
     """Sentences (or lines) with their token counts, marked where paragraphs and headings begin."""
+    spans: list[tuple[int, int, bool, bool]] = []  # start, end, starts a block, is a heading
     for block_start, block_end in _spans(text, _BLOCK_BREAK, start, end):
         is_heading = bool(_HEADING.match(text[block_start:block_end]))
         first = True
         for unit_start, unit_end in _spans(text, _SENTENCE_END, block_start, block_end):
-            tokens = count_tokens(text[unit_start:unit_end]) - _SPECIAL_TOKENS
-            if tokens <= budget:
-                yield _Unit(unit_start, unit_end, tokens, first, is_heading and first)
-            else:  # a sentence longer than a chunk: cut it at white space
-                pieces = _split_long(text, unit_start, unit_end, budget, count_tokens)
-                for piece_start, piece_end in pieces:
-                    piece_tokens = count_tokens(text[piece_start:piece_end]) - _SPECIAL_TOKENS
-                    yield _Unit(piece_start, piece_end, piece_tokens, first, False)
-                    first = False
+            spans.append((unit_start, unit_end, first, is_heading and first))
             first = False
+    counts = count_many([text[s:e] for s, e, _, _ in spans])
+    for (unit_start, unit_end, first, heading), count in zip(spans, counts, strict=True):
+        tokens = count - _SPECIAL_TOKENS
+        if tokens <= budget:
+            yield _Unit(unit_start, unit_end, tokens, first, heading)
+            continue
+        # A sentence longer than a chunk: cut it at white space.
+        pieces = _split_long(text, unit_start, unit_end, budget, count_tokens)
+        for number, (piece_start, piece_end) in enumerate(pieces):
+            piece_tokens = count_tokens(text[piece_start:piece_end]) - _SPECIAL_TOKENS
+            yield _Unit(piece_start, piece_end, piece_tokens, first and number == 0, False)
 
 
 def _spans(

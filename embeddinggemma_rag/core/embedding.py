@@ -55,6 +55,8 @@ class Embedder(Protocol):
 
     def count_tokens(self, model_input: str) -> int: ...
 
+    def count_tokens_many(self, model_inputs: Sequence[str]) -> list[int]: ...
+
     def embed(
         self,
         model_inputs: Sequence[str],
@@ -140,6 +142,28 @@ class OnnxEmbedder:
                 self._counts.clear()  # crude, but safe from any thread; refills in one page
             self._counts[model_input] = count
         return count
+
+    def count_tokens_many(self, model_inputs: Sequence[str]) -> list[int]:
+        """`count_tokens` of each input, tokenised in one call: the chunker counts every
+        sentence of a page, and one call per sentence cost 2.3x the time (19 against 8 us a
+        sentence with the real 262k vocabulary): `encode_batch_fast` computes no offsets and
+        crosses into Rust once."""
+        counts = self._counts
+        missing = [text for text in dict.fromkeys(model_inputs) if text not in counts]
+        fresh: dict[str, int] = {}
+        if missing:
+            encodings = self.tokenizer.encode_batch_fast(missing)
+            fresh = {text: len(e.ids) for text, e in zip(missing, encodings, strict=True)}
+        result = []
+        for text in model_inputs:
+            count = fresh.get(text)
+            if count is None:  # another thread may clear the cache: then count it again
+                count = counts.get(text)
+            result.append(self.count_tokens(text) if count is None else count)
+        if len(counts) + len(fresh) > _COUNT_CACHE_SIZE:
+            counts.clear()
+        counts.update(fresh)
+        return result
 
     def embed(
         self,

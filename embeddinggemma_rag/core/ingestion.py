@@ -228,6 +228,7 @@ class Ingestor:
             self.embedder.count_tokens,
             self.settings.chunk_tokens,
             self.settings.chunk_overlap_tokens,
+            self.embedder.count_tokens_many,
         )
         if not chunks:
             reason = "no extractable text"

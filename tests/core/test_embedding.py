@@ -144,3 +144,26 @@ def test_counting_and_embedding_from_several_threads_agree(q4: OnnxEmbedder) -> 
         vectors = list(pool.map(lambda t: q4.embed([t])[0], texts))
     assert counts == [q4.count_tokens(t) for t in texts] * 5
     np.testing.assert_allclose(np.vstack(vectors), expected, atol=2e-3)
+
+
+def test_counting_many_at_once_agrees_with_one_by_one(q4: OnnxEmbedder) -> None:
+    """count_tokens_many (one tokenizer call, what the chunker uses) gives count_tokens' counts,
+    repeats and cached inputs included, and chunks made with it are the same chunks."""
+    from embeddinggemma_rag.core.chunking import chunk_document
+    from embeddinggemma_rag.core.documents import PageText, ParsedDocument
+
+    texts = [model_input(q4, item) for item in ITEMS] + ["short", "short", "Ünïcödé 東京 ✓"]
+    q4._counts.clear()
+    expected = [len(q4.tokenizer.encode(t).ids) for t in texts]
+    assert q4.count_tokens_many(texts[:3]) == expected[:3]  # fills part of the cache
+    assert q4.count_tokens_many(texts) == expected
+    assert q4.count_tokens_many([]) == []
+    page_text = " ".join(f"Sentence {i} tells of kettles and clauses." for i in range(200))
+    pages = (PageText(1, page_text), PageText(2, "## Heading\n\n" + page_text))
+    parsed = ParsedDocument("Title", pages)
+    one_by_one = chunk_document(parsed, "Title", q4.count_tokens, 96, 16)
+    q4._counts.clear()
+    assert chunk_document(parsed, "Title", q4.count_tokens, 96, 16, q4.count_tokens_many) == (
+        one_by_one
+    )
+    assert len(one_by_one) > 10 and all(c.token_count <= 96 for c in one_by_one)
