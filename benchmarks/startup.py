@@ -146,7 +146,9 @@ def _sizes(section: Section, model: Path) -> None:
     )
     bundle = FROZEN.parent
     if bundle.is_dir():
-        size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+        # Symbolic links (PyInstaller links some libraries under two names) count once.
+        files = [p for p in bundle.rglob("*") if p.is_file() and not p.is_symlink()]
+        size = sum(p.stat().st_size for p in files)
         section.details["bundle_bytes"] = size
         section.add(
             "installer bundle without models (onedir)",
