@@ -135,13 +135,7 @@ class OnnxEmbedder:
 
     def count_tokens(self, model_input: str) -> int:
         """Tokens of a full model input, <bos>/<eos> included (not truncated)."""
-        count = self._counts.get(model_input)
-        if count is None:
-            count = len(self.tokenizer.encode(model_input).ids)
-            if len(self._counts) >= _COUNT_CACHE_SIZE:
-                self._counts.clear()  # crude, but safe from any thread; refills in one page
-            self._counts[model_input] = count
-        return count
+        return self.count_tokens_many([model_input])[0]
 
     def count_tokens_many(self, model_inputs: Sequence[str]) -> list[int]:
         """`count_tokens` of each input, tokenised in one call: the chunker counts every
@@ -149,21 +143,22 @@ class OnnxEmbedder:
         sentence with the real 262k vocabulary): `encode_batch_fast` computes no offsets and
         crosses into Rust once."""
         counts = self._counts
-        missing = [text for text in dict.fromkeys(model_inputs) if text not in counts]
-        fresh: dict[str, int] = {}
+        known: dict[str, int] = {}
+        missing: list[str] = []
+        for text in dict.fromkeys(model_inputs):
+            count = counts.get(text)  # read once: another thread may clear the cache
+            if count is None:
+                missing.append(text)
+            else:
+                known[text] = count
         if missing:
             encodings = self.tokenizer.encode_batch_fast(missing)
             fresh = {text: len(e.ids) for text, e in zip(missing, encodings, strict=True)}
-        result = []
-        for text in model_inputs:
-            count = fresh.get(text)
-            if count is None:  # another thread may clear the cache: then count it again
-                count = counts.get(text)
-            result.append(self.count_tokens(text) if count is None else count)
-        if len(counts) + len(fresh) > _COUNT_CACHE_SIZE:
-            counts.clear()
-        counts.update(fresh)
-        return result
+            if len(counts) + len(fresh) > _COUNT_CACHE_SIZE:
+                counts.clear()  # crude, but safe from any thread; refills in one page
+            counts.update(fresh)
+            known.update(fresh)
+        return [known[text] for text in model_inputs]
 
     def embed(
         self,
