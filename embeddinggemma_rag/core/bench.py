@@ -13,7 +13,7 @@ from embeddinggemma_rag.core.cancel import NEVER_CANCELLED
 from embeddinggemma_rag.core.documents import SearchHit
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import RagError
-from embeddinggemma_rag.core.generation import LlamaGenerator
+from embeddinggemma_rag.core.generation import ChatModel
 from embeddinggemma_rag.core.settings import Settings
 
 # A PDF page of running text is about 450 words, about 600 tokens of EmbeddingGemma's
@@ -80,7 +80,7 @@ def run_bench(
     settings: Settings,
     report: Callable[[str], None] = lambda _: None,
     embedder_factory: Callable[[Settings], OnnxEmbedder] | None = None,
-    generator_factory: Callable[[Settings], LlamaGenerator] | None = None,
+    generator_factory: Callable[[Settings], ChatModel] | None = None,
 ) -> BenchReport:
     """Embed chunks of the library's size, time a question's embedding, then answer one
     question at the default prompt size. A missing generator is reported, not fatal."""
@@ -150,7 +150,7 @@ def measure_query(embedder: OnnxEmbedder, repeats: int = 5) -> float:
     return sorted(times)[len(times) // 2] * 1000
 
 
-def measure_answer(generator: LlamaGenerator, settings: Settings) -> AnswerSpeed:
+def measure_answer(generator: ChatModel, settings: Settings) -> AnswerSpeed:
     """One answer to a prompt of the app's default size, built by the app's prompt builder."""
     from embeddinggemma_rag.core.rag_prompt import (
         DEFAULT_PROMPT_TOKENS,

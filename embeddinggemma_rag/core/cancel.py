@@ -5,15 +5,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from embeddinggemma_rag.core.errors import Cancelled
 
 
-class CancelToken:
-    """Set from any thread; long work checks it between steps and raises `Cancelled`."""
+class _Flag(Protocol):
+    def set(self) -> None: ...
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    def is_set(self) -> bool: ...
+
+
+class CancelToken:
+    """Set from any thread; long work checks it between steps and raises `Cancelled`.
+
+    `event` may be a `multiprocessing` Event, so a token can be cancelled from another process.
+    """
+
+    def __init__(self, event: _Flag | None = None) -> None:
+        self._event: _Flag = event if event is not None else threading.Event()
 
     def cancel(self) -> None:
         self._event.set()

@@ -25,11 +25,12 @@ from embeddinggemma_rag.core.answering import (
     retrieval_query,
 )
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
+from embeddinggemma_rag.core.chat_process import ProcessChatModel
 from embeddinggemma_rag.core.chunk_store import DocumentRecord
 from embeddinggemma_rag.core.documents import SearchHit
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import ModelError
-from embeddinggemma_rag.core.generation import LlamaGenerator
+from embeddinggemma_rag.core.generation import ChatModel
 from embeddinggemma_rag.core.ingestion import FileOutcome, Ingestor, IngestProgress, IngestReport
 from embeddinggemma_rag.core.library import Library
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
@@ -40,7 +41,7 @@ EMBEDDING_MODEL_DIR_NAME = "embeddinggemma-300m-q4"
 GENERATOR_MODEL_FILE_NAME = "gemma-3-1b-it-Q4_K_M.gguf"
 
 EmbedderFactory = Callable[[Settings], OnnxEmbedder]
-GeneratorFactory = Callable[[Settings], LlamaGenerator]
+GeneratorFactory = Callable[[Settings], ChatModel]
 
 
 def embedding_model_path(settings: Settings) -> Path:
@@ -58,11 +59,14 @@ def default_embedder(settings: Settings) -> OnnxEmbedder:
     return OnnxEmbedder(embedding_model_path(settings), threads=settings.threads)
 
 
-def default_generator(settings: Settings) -> LlamaGenerator:
+def default_generator(settings: Settings) -> ChatModel:
+    """The answer model in its own process: a native fault in llama.cpp costs one answer."""
     from embeddinggemma_rag.core.model_store import require_recorded_sums
 
     require_recorded_sums(settings, "generator")
-    return LlamaGenerator(generator_model_path(settings), settings.context_tokens, settings.threads)
+    return ProcessChatModel(
+        generator_model_path(settings), settings.context_tokens, settings.threads
+    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class Engine:
         self._load_lock = threading.Lock()
         self._ingest_lock = threading.Lock()  # one ingest at a time; searches run beside it
         self._generator_factory = generator_factory
-        self._generator: LlamaGenerator | None = None
+        self._generator: ChatModel | None = None
         self._answer_lock = threading.Lock()  # one llama.cpp context: one answer at a time
         # Random-weight test models give meaningless cosines, so tests and the self-test lower it.
         self.relevance_threshold = RELEVANCE_THRESHOLD
@@ -119,7 +123,7 @@ class Engine:
             return self._library
 
     @property
-    def generator(self) -> LlamaGenerator:
+    def generator(self) -> ChatModel:
         with self._load_lock:
             if self._generator is None:
                 self._generator = self._generator_factory(self.settings)
@@ -213,7 +217,7 @@ class Engine:
                 question, hits, history, self._answer_model, options, cancel, on_token, started
             )
 
-    def _answer_model(self) -> LlamaGenerator:
+    def _answer_model(self) -> ChatModel:
         generator = self.generator
         # llama.cpp's threads spin-wait for each other, so beside an ingest that keeps the
         # cores busy two threads wrote 5-10x slower than one (README, Answers).

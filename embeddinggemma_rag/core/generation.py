@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import io
 import logging
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,6 +28,8 @@ class ChatModel(Protocol):
     """What answering needs from a generator; tests substitute a scripted fake."""
 
     context_tokens: int
+
+    def set_threads(self, threads: int) -> None: ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -134,9 +137,13 @@ class LlamaGenerator:
             temperature=temperature,
             seed=self.seed,
             stream=True,
+            # Small models fall into loops (SmolLM2-135M wrote one sentence 38 times over);
+            # a mild penalty makes that rarer, the guard below ends what still happens.
+            repeat_penalty=REPEAT_PENALTY,
         )
+        guard = RepetitionGuard()
         try:
-            while not cancel.cancelled:
+            while not cancel.cancelled and not guard.looping:
                 try:
                     chunk = next(chunks)
                 except StopIteration:
@@ -147,6 +154,7 @@ class LlamaGenerator:
                     raise
                 text = chunk["choices"][0]["delta"].get("content")
                 if text:
+                    guard.add(text)
                     yield text
         finally:
             chunks.close()  # ends llama-cpp-python's generator: no further decoding
@@ -166,6 +174,36 @@ class LlamaGenerator:
             self._llama.close()
 
 
+class RepetitionGuard:
+    """Tells when an answer has started to repeat itself, so generation can end early.
+
+    A sentence (or line) of some length written a third time is a loop, not an answer: a
+    legitimate answer may restate a point once, but not twice word for word.
+    """
+
+    MIN_CHARS = 16  # shorter sentences ("See [1].") repeat legitimately
+    MAX_COPIES = 3
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._seen: dict[str, int] = {}
+        self.looping = False
+
+    def add(self, text: str) -> None:
+        self._pending += text
+        *finished, self._pending = _SENTENCE_END.split(self._pending)
+        for sentence in finished:
+            key = " ".join(sentence.split()).lower()
+            if len(key) < self.MIN_CHARS:
+                continue
+            self._seen[key] = self._seen.get(key, 0) + 1
+            if self._seen[key] >= self.MAX_COPIES:
+                self.looping = True
+
+
+# The end of a sentence or line in most scripts: . ! ? and their CJK/Devanagari forms.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？।])\s+|\n+")
+REPEAT_PENALTY = 1.1
 _ABORT_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
 
 
@@ -178,7 +216,7 @@ def _load(path: Path, **options: Any) -> Any:
         # llama-cpp-python 0.3.x maps ggml's log levels off by one, so with verbose=False
         # warnings ("using full-size SWA cache") still reach stderr through its callback,
         # which prints to sys.stderr: catch them here, and silence the callback afterwards.
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()), _model_params(_amx_repack_is_safe()):
             llama = Llama(model_path=str(path), verbose=False, **options)
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
         return llama
@@ -187,6 +225,46 @@ def _load(path: Path, **options: Any) -> Any:
             raise ModelError(path, f"has a chat template that does not parse ({exc})") from exc
         # llama-cpp-python only says "Failed to load model from file": the path, said once.
         raise ModelError(path, "cannot be loaded by llama.cpp (truncated or damaged?)") from exc
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _model_params(use_extra_buffers: bool) -> Iterator[None]:
+    """Load with llama.cpp's extra weight buffers (repacking) switched as asked.
+
+    The `Llama` constructor does not expose `use_extra_bufts`; it reads the defaults from
+    `llama_model_default_params` while it runs, so that function is swapped for the call.
+    """
+    from llama_cpp import llama_cpp as low_level
+
+    with _PARAMS_LOCK:
+        default = low_level.llama_model_default_params
+
+        def params() -> Any:
+            value = default()
+            value.use_extra_bufts = use_extra_buffers
+            return value
+
+        low_level.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low_level.llama_model_default_params = default
+
+
+def _amx_repack_is_safe() -> bool:
+    """False where llama.cpp would repack weights for Intel AMX.
+
+    That path segfaults in `llama_decode` on quantized models (Q4_1, Q4_K_M: reproduced here
+    with SmolLM2 and Gemma 3 on a Xeon with AMX; ggml-org/llama.cpp#20824, open). Without the
+    extra buffers the same file answers the same text. Elsewhere the repacked kernels (AVX2,
+    AVX-512, NEON) are kept: they are faster and sound.
+    """
+    from llama_cpp import llama_cpp as low_level
+
+    return b"AMX_INT8 = 1" not in low_level.llama_print_system_info()
 
 
 def _chat_template(llama: Any, path: Path) -> str:

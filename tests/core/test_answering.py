@@ -19,8 +19,8 @@ from embeddinggemma_rag.core.answering import (
     retrieval_query,
 )
 from embeddinggemma_rag.core.cancel import CancelToken
+from embeddinggemma_rag.core.chat_process import ProcessChatModel
 from embeddinggemma_rag.core.engine import Engine
-from embeddinggemma_rag.core.generation import LlamaGenerator
 from embeddinggemma_rag.core.rag_prompt import NumberedPassage
 from embeddinggemma_rag.core.self_test import copy_sample
 from embeddinggemma_rag.core.settings import Settings
@@ -199,7 +199,7 @@ def real_engine(library_settings: Settings, sample: Path) -> Iterator[Engine]:
 def test_engine_streams_from_the_real_tiny_gguf_within_the_context(real_engine: Engine) -> None:
     pieces: list[str] = []
     answer = real_engine.ask("How long is the Aurora kettle warranty?", on_token=pieces.append)
-    assert isinstance(real_engine.generator, LlamaGenerator)
+    assert isinstance(real_engine.generator, ProcessChatModel)  # the default: its own process
     assert 0 < len(pieces) <= 64
     assert answer.grounded and answer.passages
     assert 0 < answer.prompt_tokens <= 2048 - 64

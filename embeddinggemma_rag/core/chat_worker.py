@@ -1,0 +1,98 @@
+"""The answer model's process: loads the GGUF with llama.cpp and serves `ProcessChatModel`.
+
+llama.cpp is native code fed with downloaded files; a fault in it (a segfault in a CPU
+kernel, an out-of-memory kill) must cost one answer, never the app and its open
+conversation. So the model lives here, in a child process, and the app talks to it over a
+pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from embeddinggemma_rag.core.cancel import CancelToken
+    from embeddinggemma_rag.core.generation import LlamaGenerator
+
+READY = "ready"
+# One request is a tuple whose first item names it; replies likewise.
+#   ("count", text) -> ("ok", int)        ("count_chat", messages) -> ("ok", int)
+#   ("threads", n) -> ("ok", None)         ("chat", messages, max_tokens, temperature) ->
+#   ("piece", text)... then ("end", None)  any failure -> ("error", ModelError reason)
+#   None or a closed pipe: return.
+
+
+def serve(
+    connection: Connection,
+    cancel: Event,
+    model_path: str,
+    context_tokens: int,
+    threads: int,
+    seed: int,
+    setup_module: str | None = None,
+) -> None:
+    """Entry point of the child (module level, so that spawn and frozen apps can import it)."""
+    # Ctrl+C in a terminal reaches the whole process group; the parent decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # llama.cpp's OpenMP threads spin while they wait for each other. On a core shared with
+    # other work (an ingest, a browser) they spin against it: 3.3 tokens/s instead of 43 was
+    # measured with one competing job. Passive waiting costs nothing measurable when idle.
+    # It must be set before the OpenMP runtime loads with llama.cpp's library.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if setup_module:  # tests only: e.g. a module that makes the next answer crash
+        import importlib
+
+        importlib.import_module(setup_module)
+
+    from embeddinggemma_rag.core.cancel import CancelToken
+    from embeddinggemma_rag.core.errors import ModelError
+    from embeddinggemma_rag.core.generation import LlamaGenerator
+
+    try:
+        model = LlamaGenerator(Path(model_path), context_tokens, threads, seed)
+    except ModelError as error:
+        connection.send(("error", error.reason))
+        return
+    token = CancelToken(cancel)
+    connection.send((READY, model.context_tokens))
+    while True:
+        try:
+            request = connection.recv()
+        except (EOFError, OSError):
+            break
+        if request is None:
+            break
+        try:
+            _handle(connection, model, token, request)
+        except (BrokenPipeError, EOFError):
+            break
+        except ModelError as error:
+            connection.send(("error", error.reason))
+        except Exception as error:  # llama.cpp's own RuntimeError/ValueError: one answer fails
+            connection.send(("error", f"the answer model failed ({type(error).__name__}: {error})"))
+    model.close()
+
+
+def _handle(
+    connection: Connection, model: LlamaGenerator, token: CancelToken, request: tuple[Any, ...]
+) -> None:
+    kind = request[0]
+    if kind == "count":
+        connection.send(("ok", model.count_tokens(request[1])))
+    elif kind == "count_chat":
+        connection.send(("ok", model.count_chat_tokens(request[1])))
+    elif kind == "threads":
+        model.set_threads(int(request[1]))
+        connection.send(("ok", None))
+    elif kind == "chat":
+        _, messages, max_tokens, temperature = request
+        for piece in model.stream_chat(messages, max_tokens, temperature, token):
+            connection.send(("piece", piece))
+        connection.send(("end", None))
+    else:
+        connection.send(("error", f"unknown request {kind!r}"))
