@@ -27,6 +27,7 @@ from embeddinggemma_rag.core.errors import ModelError
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.prompts import QUERY_PROMPT, document_prompt, load_prompts
 from embeddinggemma_rag.core.settings import MAX_MODEL_TOKENS
+from embeddinggemma_rag.core.tokenizer_file import load_tokenizer
 
 FULL_DIMENSION = 768
 PAD_ID = 0
@@ -92,7 +93,7 @@ class OnnxEmbedder:
     @staticmethod
     def _load_tokenizer(path: Path) -> Tokenizer:
         try:
-            tokenizer = Tokenizer.from_file(str(path))
+            tokenizer = load_tokenizer(path, paths.models_dir() / ".cache")
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
             raise ModelError(path, f"is not a valid tokenizer ({exc})") from exc
         # The tokenizer's own template adds <bos>/<eos>. It is never reconfigured after
