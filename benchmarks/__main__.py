@@ -23,6 +23,7 @@ SECTIONS = {
     "query": "benchmarks.query_latency",
     "ingest": "benchmarks.ingest_speed",
     "answer": "benchmarks.answer_speed",
+    "answer_load": "benchmarks.answer_load",
     "startup": "benchmarks.startup",
 }
 

@@ -1,0 +1,174 @@
+"""4-bit (and mixed 4/8-bit) exports of an fp32 EmbeddingGemma graph, and how close each stays.
+
+Each recipe names how every MatMul and the embedding Gather are stored. They are compared
+with `python -m models.quantization_sweep` on the real weights (cosine to sentence-transformers
+per length, size, speed); `RECOMMENDED` is the winner kept for users who build their own model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+log = logging.getLogger("quantization")
+
+Q4_DATA_NAME = "model_q4.onnx_data"  # referenced from inside the graph: never rename the file
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Default storage for MatMuls and the Gather, and name fragments stored at 8 bits."""
+
+    matmul_block: int = 32
+    symmetric: bool = True
+    gather_block: int = 32
+    eight_bit: tuple[str, ...] = field(default=())  # MatMul nodes whose name holds any of these
+    eight_bit_block: int = 128
+    algorithm: str = "DEFAULT"  # or "HQQ"
+
+
+RECIPES: dict[str, Recipe] = {
+    # onnx-community's published model_q4 (and this repository's generated one).
+    "published": Recipe(),
+    "asym32": Recipe(symmetric=False),
+    "asym16": Recipe(matmul_block=16, symmetric=False, gather_block=64),
+    "hqq32": Recipe(symmetric=False, algorithm="HQQ"),
+    # 8-bit where 4-bit hurts most, 4-bit elsewhere; the Gather's block grows to pay for it.
+    "mlp-down8": Recipe(symmetric=False, gather_block=128, eight_bit=("down_proj",)),
+    "attn8": Recipe(
+        symmetric=False, gather_block=128, eight_bit=("q_proj", "k_proj", "v_proj", "o_proj")
+    ),
+    "attn-dense8": Recipe(
+        symmetric=False,
+        gather_block=128,
+        eight_bit=("q_proj", "k_proj", "v_proj", "o_proj", "dense"),
+    ),
+    "down-v-o8": Recipe(
+        symmetric=False, gather_block=128, eight_bit=("down_proj", "v_proj", "o_proj")
+    ),
+}
+RECOMMENDED = "published"
+
+
+def matmul_names(model: onnx.ModelProto) -> list[str]:
+    return [n.name for n in model.graph.node if n.op_type == "MatMul"]
+
+
+def quantize(fp32_path: Path, out_path: Path, recipe_name: str) -> None:
+    """Write `out_path` + `model_q4.onnx_data` beside it, quantised as the recipe says."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        HQQWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    recipe = RECIPES[recipe_name]
+    model = onnx.load(str(fp32_path))
+    if recipe.eight_bit:
+        names = [n for n in matmul_names(model) if any(part in n for part in recipe.eight_bit)]
+        log.info("8-bit: %d MatMuls", len(names))
+        eight = MatMulNBitsQuantizer(
+            model,
+            bits=8,
+            block_size=recipe.eight_bit_block,
+            is_symmetric=False,
+            nodes_to_include=names,
+            op_types_to_quantize=("MatMul",),
+        )
+        eight.process()
+        model = eight.model.model
+    if recipe.algorithm == "HQQ":
+        four = MatMulNBitsQuantizer(
+            model,
+            algo_config=HQQWeightOnlyQuantConfig(
+                block_size=recipe.matmul_block, bits=4, op_types_to_quantize=("MatMul",)
+            ),
+        )
+    else:
+        four = MatMulNBitsQuantizer(
+            model,
+            bits=4,
+            block_size=recipe.matmul_block,
+            is_symmetric=recipe.symmetric,
+            op_types_to_quantize=("MatMul",),
+        )
+    four.process()
+    model = four.model.model
+    gather = MatMulNBitsQuantizer(
+        model,
+        bits=4,
+        block_size=recipe.gather_block,
+        is_symmetric=True,
+        op_types_to_quantize=("Gather",),
+    )
+    gather.process()
+    data_path = out_path.parent / Q4_DATA_NAME
+    data_path.unlink(missing_ok=True)  # onnx appends to an existing data file
+    onnx.save_model(
+        gather.model.model,
+        str(out_path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=Q4_DATA_NAME,
+    )
+
+
+def model_mb(graph_path: Path) -> float:
+    """Graph plus its external data file(s), in MB (10^6 bytes)."""
+    model = onnx.load(str(graph_path), load_external_data=False)
+    locations = {
+        entry.value
+        for tensor in model.graph.initializer
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    total = graph_path.stat().st_size + sum(
+        (graph_path.parent / loc).stat().st_size for loc in locations
+    )
+    return round(total / 1e6, 1)
+
+
+def embed(session: ort.InferenceSession, tokenizer: Tokenizer, text: str) -> np.ndarray:
+    ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    vector: np.ndarray = session.run(["sentence_embedding"], feeds)[0][0]
+    return vector.astype(np.float64)
+
+
+def fidelity(
+    graph_path: Path,
+    tokenizer: Tokenizer,
+    inputs: list[dict[str, object]],
+    expected: np.ndarray,
+) -> dict[str, object]:
+    """Cosine to the reference vectors, one input at a time: min and median per token length."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(graph_path), options, providers=["CPUExecutionProvider"])
+    cosines = np.array(
+        [
+            float(embed(session, tokenizer, str(i["input"])) @ e)
+            for i, e in zip(inputs, expected, strict=True)
+        ]
+    )
+    by_length: dict[str, dict[str, float]] = {}
+    for length in sorted({int(str(i["id"]).split("-")[1]) for i in inputs}):
+        picked = [
+            c
+            for c, i in zip(cosines, inputs, strict=True)
+            if str(i["id"]).split("-")[1] == str(length)
+        ]
+        by_length[str(length)] = {
+            "min": round(float(np.min(picked)), 4),
+            "median": round(float(np.median(picked)), 4),
+        }
+    return {
+        "min": round(float(cosines.min()), 4),
+        "median": round(float(np.median(cosines)), 4),
+        "by_length": by_length,
+    }

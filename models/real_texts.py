@@ -1,0 +1,82 @@
+"""Real texts to check embeddings against sentence-transformers: six languages, 8-2,048 tokens.
+
+They come from the public retrieval sets in `../shared/eval/` (Wikipedia paragraphs of XQuAD
+in five languages, SciFact abstracts in English), joined and cut to a token length, with the
+query, document and titled-document prompts. Nothing here is committed as data: the texts are
+read where the sets lie.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+EVAL_DIR = REPO.parent / "shared" / "eval"
+SETS = {"en": "scifact-train", "zh": "xquad-zh", "ar": "xquad-ar", "de": "xquad-de",
+        "ru": "xquad-ru", "hi": "xquad-hi"}  # fmt: skip
+# Total input tokens, <bos>, prompt and <eos> included; 2,048 is the model's limit.
+LENGTHS = (8, 32, 128, 512, 1024, 2048)
+PROMPTS = (
+    ("query", None, "task: search result | query: "),
+    ("document", None, "title: none | text: "),
+    ("document", "Field notes", "title: Field notes | text: "),
+)
+
+
+def available() -> bool:
+    return all((EVAL_DIR / name / "corpus.jsonl").is_file() for name in SETS.values())
+
+
+def corpus_text(language: str, limit_chars: int = 40_000) -> str:
+    """Paragraphs of one language's set, joined by blank lines, up to `limit_chars`."""
+    parts: list[str] = []
+    size = 0
+    with (EVAL_DIR / SETS[language] / "corpus.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            text = json.loads(line)["text"].strip()
+            parts.append(text)
+            size += len(text) + 2
+            if size >= limit_chars:
+                break
+    return "\n\n".join(parts)
+
+
+def cut_to_tokens(tokenizer: Tokenizer, prompt: str, text: str, total: int) -> str:
+    """The longest prefix of `text` whose input (prompt, <bos>, <eos>) stays within `total`."""
+    room = total - len(tokenizer.encode(prompt, add_special_tokens=True).ids)
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    if room <= 0:
+        return ""
+    if len(encoding.ids) <= room:
+        return text
+    end = encoding.offsets[room - 1][1]
+    while end > 0 and len(tokenizer.encode(prompt + text[:end]).ids) > total:
+        end -= 1  # a merge across the cut can add a token: step back until it fits
+    return text[:end]
+
+
+def reference_inputs(tokenizer: Tokenizer) -> list[dict[str, object]]:
+    """One item per language x length, the prompt rotating, plus every prompt at 128 tokens."""
+    items: list[dict[str, object]] = []
+    for language in SETS:
+        text = corpus_text(language)
+        for index, length in enumerate(LENGTHS):
+            choices = PROMPTS if length == 128 else (PROMPTS[index % len(PROMPTS)],)
+            for prompt_name, title, prompt in choices:
+                body = cut_to_tokens(tokenizer, prompt, text, length)
+                full = prompt + body
+                items.append(
+                    {
+                        "id": f"{language}-{length}-{prompt_name}{'-titled' if title else ''}",
+                        "language": language,
+                        "tokens": len(tokenizer.encode(full).ids),
+                        "prompt_name": prompt_name,
+                        "title": title,
+                        "text": body,
+                        "input": full,
+                    }
+                )
+    return items
