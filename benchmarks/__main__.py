@@ -82,6 +82,7 @@ def _isolate_from_user_folders() -> None:
     os.environ["EMBEDDINGGEMMA_RAG_CONFIG_DIR"] = str(home / "config")
     os.environ["EMBEDDINGGEMMA_RAG_DATA_DIR"] = str(home / "library")
     os.environ["EMBEDDINGGEMMA_RAG_MODELS_DIR"] = str(home / "models")
+    os.environ["EMBEDDINGGEMMA_RAG_CACHE_DIR"] = str(home / "cache")
     os.environ.pop("EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL", None)
     os.environ.pop("EMBEDDINGGEMMA_RAG_GENERATOR_MODEL", None)
     os.environ["HF_HUB_OFFLINE"] = "1"

@@ -24,6 +24,7 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     os.environ["EMBEDDINGGEMMA_RAG_CONFIG_DIR"] = str(root / "config")
     os.environ["EMBEDDINGGEMMA_RAG_MODELS_DIR"] = str(root / "models")
     os.environ["EMBEDDINGGEMMA_RAG_DATA_DIR"] = str(root / "library")
+    os.environ["EMBEDDINGGEMMA_RAG_CACHE_DIR"] = str(root / "cache")
     for name in ("EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL", "EMBEDDINGGEMMA_RAG_GENERATOR_MODEL"):
         os.environ.pop(name, None)
     os.environ["HF_HUB_OFFLINE"] = "1"

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-from embeddinggemma_rag.core import model_files, paths
+from embeddinggemma_rag.core import model_files, onnx_graph, paths
 from embeddinggemma_rag.core.cancel import (
     NEVER_CANCELLED,
     CancelToken,
@@ -84,6 +84,7 @@ class OnnxEmbedder:
         self.prompts = load_prompts(self.files.root)
         self.batch_tokens = batch_tokens
         self.tokenizer = self._load_tokenizer(self.files.tokenizer)
+        self._check_vocabulary()
         self._counts: dict[str, int] = {}
         self.session = create_session(
             self.files.graph, threads or paths.physical_cores(), accuracy_level=accuracy_level
@@ -93,7 +94,7 @@ class OnnxEmbedder:
     @staticmethod
     def _load_tokenizer(path: Path) -> Tokenizer:
         try:
-            tokenizer = load_tokenizer(path, paths.models_dir() / ".cache")
+            tokenizer = load_tokenizer(path, paths.cache_dir() / "tokenizers")
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
             raise ModelError(path, f"is not a valid tokenizer ({exc})") from exc
         # The tokenizer's own template adds <bos>/<eos>. It is never reconfigured after
@@ -103,6 +104,20 @@ class OnnxEmbedder:
         tokenizer.no_padding()  # batches are padded here, on the right, after sorting by length
         _release_freed_memory()
         return tokenizer
+
+    def _check_vocabulary(self) -> None:
+        """A tokenizer.json of another model gives ids the graph maps to the wrong rows, or
+        past its table (onnxruntime's 4-bit Gather does not check): vectors of nonsense."""
+        rows = onnx_graph.embedding_rows(self.files.graph)
+        tokens = self.tokenizer.get_vocab_size(with_added_tokens=False)
+        if rows is not None and rows != tokens:
+            raise ModelError(
+                self.files.tokenizer,
+                f"does not belong to {self.files.graph.name}: it has {tokens:,} tokens, the "
+                f"graph's embedding table {rows:,} (a tokenizer.json of another model?)",
+                hint="Put the model's own tokenizer.json beside its onnx folder, or import the "
+                "model again with `embeddinggemma-rag models import PATH`.",
+            )
 
     def _model_id(self) -> str:
         """Identifies the weights, so a library never mixes vectors of two models."""
@@ -274,7 +289,7 @@ def create_session(
     options.log_severity_level = 3
     source: str | bytes = str(graph)
     if accuracy_level is not None:
-        rewritten = _with_accuracy_level(graph, accuracy_level)
+        rewritten = onnx_graph.with_accuracy_level(graph, accuracy_level)
         if rewritten is not None:
             source = rewritten
             options.add_session_config_entry(
@@ -307,114 +322,3 @@ def _release_freed_memory() -> None:
     # musl and other C libraries have no malloc_trim: nothing to give back then.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
-
-
-# Graph rewriting, on protobuf's wire format: onnx (the package) is not a run-time dependency,
-# and only three nested messages are touched: ModelProto.graph (7) > GraphProto.node (1) >
-# NodeProto.attribute (5). Everything else is copied byte for byte.
-_MAX_GRAPH_BYTES = 64 << 20  # published q4 graph: about 1 MB; weights live in the data file
-
-
-def _with_accuracy_level(graph: Path, level: int) -> bytes | None:
-    """The graph file's bytes with `accuracy_level` set on every MatMulNBits node; None when
-    there is none (an fp32 graph) or the file is not what this reader understands."""
-    try:
-        if graph.stat().st_size > _MAX_GRAPH_BYTES:
-            return None
-        model = graph.read_bytes()
-        out = bytearray()
-        changed = 0
-        for number, start, end, payload in _fields(model):
-            if number == 7 and payload is not None:
-                rewritten, changed = _rewrite_graph(model[payload[0] : payload[1]], level)
-                out += _length_delimited(7, rewritten)
-            else:
-                out += model[start:end]
-    except (OSError, ValueError, IndexError):
-        return None  # loading the file as it is stays possible
-    return bytes(out) if changed else None
-
-
-def _rewrite_graph(graph: bytes, level: int) -> tuple[bytes, int]:
-    out = bytearray()
-    changed = 0
-    for number, start, end, payload in _fields(graph):
-        if number == 1 and payload is not None:
-            node = graph[payload[0] : payload[1]]
-            if _field_bytes(node, 4) == b"MatMulNBits":
-                out += _length_delimited(1, _set_int_attribute(node, "accuracy_level", level))
-                changed += 1
-                continue
-        out += graph[start:end]
-    return bytes(out), changed
-
-
-def _set_int_attribute(node: bytes, name: str, value: int) -> bytes:
-    wanted = name.encode()
-    kept = bytearray()
-    for number, start, end, payload in _fields(node):
-        # An AttributeProto (5) whose name (1) is `name`: dropped, the new one is added below.
-        if number == 5 and payload and _field_bytes(node[payload[0] : payload[1]], 1) == wanted:
-            continue
-        kept += node[start:end]
-    # AttributeProto: name (1), i (3), type (20) = INT (2).
-    attribute = _length_delimited(1, wanted)
-    attribute += _varint(3 << 3) + _varint(value) + _varint(20 << 3) + _varint(2)
-    return bytes(kept + _length_delimited(5, attribute))
-
-
-def _fields(message: bytes) -> Iterator[tuple[int, int, int, tuple[int, int] | None]]:
-    """(field number, start, end, payload span for length-delimited fields) of each field."""
-    position = 0
-    while position < len(message):
-        start = position
-        key, position = _read_varint(message, position)
-        number, wire_type = key >> 3, key & 7
-        payload = None
-        if wire_type == 0:
-            _, position = _read_varint(message, position)
-        elif wire_type == 1:
-            position += 8
-        elif wire_type == 5:
-            position += 4
-        elif wire_type == 2:
-            length, position = _read_varint(message, position)
-            payload = (position, position + length)
-            position += length
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire_type}")
-        if position > len(message):
-            raise ValueError("truncated protobuf message")
-        yield number, start, position, payload
-
-
-def _field_bytes(message: bytes, wanted: int) -> bytes | None:
-    for number, _, _, payload in _fields(message):
-        if number == wanted and payload is not None:
-            return message[payload[0] : payload[1]]
-    return None
-
-
-def _read_varint(data: bytes, position: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, position
-        shift += 7
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        if not value:
-            out.append(low)
-            return bytes(out)
-        out.append(low | 0x80)
-
-
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload

@@ -224,7 +224,11 @@ def _load(path: Path, **options: Any) -> Any:
         if type(exc).__module__.startswith("jinja2"):
             raise ModelError(path, f"has a chat template that does not parse ({exc})") from exc
         # llama-cpp-python only says "Failed to load model from file": the path, said once.
-        raise ModelError(path, "cannot be loaded by llama.cpp (truncated or damaged?)") from exc
+        raise ModelError(
+            path,
+            "cannot be loaded by llama.cpp (truncated or damaged, or an architecture this "
+            "llama.cpp does not know)",
+        ) from exc
 
 
 _PARAMS_LOCK = threading.Lock()

@@ -14,6 +14,7 @@ EMBEDDING_MODEL_ENV = "EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL"
 GENERATOR_MODEL_ENV = "EMBEDDINGGEMMA_RAG_GENERATOR_MODEL"
 CONFIG_DIR_ENV = "EMBEDDINGGEMMA_RAG_CONFIG_DIR"
 MODELS_DIR_ENV = "EMBEDDINGGEMMA_RAG_MODELS_DIR"
+CACHE_DIR_ENV = "EMBEDDINGGEMMA_RAG_CACHE_DIR"
 
 
 def default_data_dir() -> Path:
@@ -37,6 +38,14 @@ def models_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False)) / "models"
+
+
+def cache_dir() -> Path:
+    """Files derived from others and safe to delete (a compact copy of a tokenizer...)."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir(APP_DIR_NAME, appauthor=False))
 
 
 def physical_cores() -> int:

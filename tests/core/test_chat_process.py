@@ -140,14 +140,25 @@ def test_cancel_from_another_thread_ends_the_stream(model: ProcessChatModel) -> 
     assert model.count_tokens("still in step") > 0
 
 
+def unknown_architecture() -> bytes:
+    """The tiny GGUF claiming an architecture no llama.cpp knows (same length: still valid)."""
+    data = TINY_CHAT_MODEL.read_bytes()
+    key = b"general.architecture"
+    at = data.index(key) + len(key) + 4 + 8  # value type (uint32), string length (uint64)
+    assert data[at : at + 5] == b"llama"
+    renamed = data[:at] + b"zlama" + data[at + 5 :]
+    return renamed.replace(b"llama.", b"zlama.")  # its keys are named after it too
+
+
 @pytest.mark.parametrize(
     "make, reason",
     [
         (lambda p: p.write_bytes(b"not a model at all"), "is not a GGUF model file"),
         (lambda p: p.write_bytes(TINY_CHAT_MODEL.read_bytes()[:4096]), "cannot be loaded"),
         (lambda p: with_chat_template(TINY_CHAT_MODEL, p, None), "has no chat template"),
+        (lambda p: p.write_bytes(unknown_architecture()), "architecture"),
     ],
-    ids=["not-gguf", "truncated", "no-template"],
+    ids=["not-gguf", "truncated", "no-template", "unknown-architecture"],
 )
 def test_a_broken_file_fails_at_load_with_one_clear_reason(
     tmp_path: Path, make: Callable[[Path], object], reason: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import Cancelled, ModelError
+from embeddinggemma_rag.core.onnx_graph import embedding_rows
 from tests.conftest import TINY_EMBEDDING_MODEL
 
 REFERENCE = json.loads((TINY_EMBEDDING_MODEL / "reference_vectors.json").read_text("utf-8"))
@@ -167,3 +169,22 @@ def test_counting_many_at_once_agrees_with_one_by_one(q4: OnnxEmbedder) -> None:
         one_by_one
     )
     assert len(one_by_one) > 10 and all(c.token_count <= 96 for c in one_by_one)
+
+
+def test_the_graphs_embedding_table_is_read_from_the_file() -> None:
+    for graph in ("onnx/model_q4.onnx", "onnx/model.onnx"):
+        assert embedding_rows(TINY_EMBEDDING_MODEL / graph) == 1024
+    assert embedding_rows(TINY_EMBEDDING_MODEL / "tokenizer.json") is None  # not a graph
+
+
+def test_a_tokenizer_of_another_model_is_refused_naming_it(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(TINY_EMBEDDING_MODEL, folder)
+    data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    for extra in range(40):
+        vocab[f"extra{extra}"] = len(vocab)
+    (folder / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match="1,064 tokens, the graph's embedding table 1,024") as raised:
+        OnnxEmbedder(folder)
+    assert str(folder / "tokenizer.json") in str(raised.value)
