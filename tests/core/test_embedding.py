@@ -185,6 +185,8 @@ def test_a_tokenizer_of_another_model_is_refused_naming_it(tmp_path: Path) -> No
     for extra in range(40):
         vocab[f"extra{extra}"] = len(vocab)
     (folder / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(ModelError, match="1,064 tokens, the graph's embedding table 1,024") as raised:
+    with pytest.raises(
+        ModelError, match="1,064 tokens, the graph's embedding table 1,024"
+    ) as raised:
         OnnxEmbedder(folder)
     assert str(folder / "tokenizer.json") in str(raised.value)
