@@ -1,5 +1,7 @@
-"""5. Answering with the full-size random Gemma-3-1B: time to first token and tokens/s through
-`Engine.ask` and `LlamaGenerator`, against bare llama-cpp-python on the very same messages."""
+"""5. Answering: time to first token and tokens/s through `Engine.ask` and the app's answer
+process (`ProcessChatModel`), against bare llama-cpp-python in process on the very same
+messages. The real SmolLM2-135M-Instruct when fetched (`answer_load.chat_model`), else the
+full-size random Gemma-3-1B."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.answer_load import chat_model
 from benchmarks.common import (
     Context,
     Section,
-    ensure_chat_model,
     ensure_embedding_model,
     load_average,
     log,
@@ -57,7 +59,7 @@ class RecordingGenerator:
             yield piece
 
     def reset(self) -> None:
-        self.inner._llama.reset()  # forget the cached prompt: every round starts cold
+        self.inner.forget_prompt()  # every round starts cold
 
     def close(self) -> None:
         self.inner.close()
@@ -66,12 +68,13 @@ class RecordingGenerator:
 def run(ctx: Context) -> Section:
     from llama_cpp import Llama
 
+    from embeddinggemma_rag.core.chat_process import ProcessChatModel
     from embeddinggemma_rag.core.engine import Engine
-    from embeddinggemma_rag.core.generation import LlamaGenerator
+    from embeddinggemma_rag.core.generation import amx_repack_is_safe, model_params
     from embeddinggemma_rag.core.settings import Settings
 
     section = Section("answer", "Answering: the app's path against bare llama-cpp-python")
-    chat = ensure_chat_model()
+    chat = chat_model()
     rounds = ctx.repeats(3)
     with tempfile.TemporaryDirectory(prefix="bench-answer-") as tmp:
         docs = _documents(Path(tmp) / "docs")
@@ -85,20 +88,22 @@ def run(ctx: Context) -> Section:
         recorder: list[RecordingGenerator] = []
 
         def factory(s: Settings) -> RecordingGenerator:
-            generator = LlamaGenerator(chat, s.context_tokens, s.threads)
+            # The app's answer model: llama.cpp in its own process (core/chat_process.py).
+            generator = ProcessChatModel(chat, s.context_tokens, s.threads)
             recorder.append(RecordingGenerator(generator))
             return recorder[0]
 
         engine = Engine(settings, generator_factory=factory)  # type: ignore[arg-type]
         engine.relevance_threshold = -1.0  # random weights: cosines mean nothing
-        bare = Llama(
-            str(chat),
-            n_ctx=settings.context_tokens,
-            n_threads=ctx.threads,
-            n_threads_batch=ctx.threads,
-            seed=0,
-            verbose=False,
-        )
+        with model_params(amx_repack_is_safe()):  # the same AMX work-around as the app
+            bare = Llama(
+                str(chat),
+                n_ctx=settings.context_tokens,
+                n_threads=ctx.threads,
+                n_threads_batch=ctx.threads,
+                seed=0,
+                verbose=False,
+            )
         try:
             engine.ingest([docs])
             engine.generator  # loading is start-up, not answering  # noqa: B018

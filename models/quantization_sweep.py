@@ -79,7 +79,11 @@ def speed(session: object, tokenizer: Tokenizer, rounds: int = 3) -> float:
 
 
 def evaluate(
-    folder: Path, recipe: str, items: list[dict[str, object]], expected: np.ndarray
+    folder: Path,
+    recipe: str,
+    items: list[dict[str, object]],
+    expected: np.ndarray,
+    computes: tuple[str, ...] = ("fp32_compute", "int8_compute"),
 ) -> dict[str, object]:
     scratch = folder.parent / f".sweep-{recipe}"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -95,6 +99,8 @@ def evaluate(
         }
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         for label, level in (("fp32_compute", None), ("int8_compute", 4)):
+            if label not in computes:
+                continue
             session = create_session(graph, 2, accuracy_level=level)
             result[label] = cosines(session, tokenizer, items, expected)
             result[f"{label}_tok_s"] = round(speed(session, tokenizer))
@@ -112,11 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--recipes", default=",".join(quantization.RECIPES))
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--computes", default="fp32_compute,int8_compute", help="which 4-bit compute modes"
+    )
     args = parser.parse_args(argv)
     items, expected = load_reference(args.folder)
     results = []
     for recipe in args.recipes.split(","):
-        result = evaluate(args.folder, recipe, items, expected)
+        result = evaluate(args.folder, recipe, items, expected, tuple(args.computes.split(",")))
         results.append(result)
         print(json.dumps(result), flush=True)
         if args.json:

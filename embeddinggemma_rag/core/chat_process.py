@@ -85,6 +85,10 @@ class ProcessChatModel:
             self._threads = threads
             self._call(("threads", threads))
 
+    def forget_prompt(self) -> None:
+        """Drop the child's cached prompt (benchmarks: every round cold)."""
+        self._call(("forget",))
+
     def stream_chat(
         self,
         messages: list[Message],

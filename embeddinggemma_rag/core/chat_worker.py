@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 READY = "ready"
 # One request is a tuple whose first item names it; replies likewise.
 #   ("count", text) -> ("ok", int)        ("count_chat", messages) -> ("ok", int)
-#   ("threads", n) -> ("ok", None)         ("chat", messages, max_tokens, temperature) ->
+#   ("threads", n) -> ("ok", None)         ("forget",) -> ("ok", None)
+#   ("chat", messages, max_tokens, temperature) ->
 #   ("piece", text)... then ("end", None)  any failure -> ("error", ModelError reason)
 #   None or a closed pipe: return.
 
@@ -86,6 +87,9 @@ def _handle(
         connection.send(("ok", model.count_tokens(request[1])))
     elif kind == "count_chat":
         connection.send(("ok", model.count_chat_tokens(request[1])))
+    elif kind == "forget":
+        model.forget_prompt()
+        connection.send(("ok", None))
     elif kind == "threads":
         model.set_threads(int(request[1]))
         connection.send(("ok", None))

@@ -98,6 +98,12 @@ class LlamaGenerator:
         with self._lock:
             low_level.llama_set_n_threads(self._llama.ctx, threads, threads)
 
+    def forget_prompt(self) -> None:
+        """Drop the cached prompt, so the next answer reads its prompt from the start
+        (benchmarks: every round cold)."""
+        with self._lock:
+            self._llama.reset()
+
     def count_tokens(self, text: str) -> int:
         """Tokens of plain text in this model's vocabulary (no BOS, no special tokens)."""
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -216,7 +222,7 @@ def _load(path: Path, **options: Any) -> Any:
         # llama-cpp-python 0.3.x maps ggml's log levels off by one, so with verbose=False
         # warnings ("using full-size SWA cache") still reach stderr through its callback,
         # which prints to sys.stderr: catch them here, and silence the callback afterwards.
-        with contextlib.redirect_stderr(io.StringIO()), _model_params(_amx_repack_is_safe()):
+        with contextlib.redirect_stderr(io.StringIO()), model_params(amx_repack_is_safe()):
             llama = Llama(model_path=str(path), verbose=False, **options)
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
         return llama
@@ -235,7 +241,7 @@ _PARAMS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _model_params(use_extra_buffers: bool) -> Iterator[None]:
+def model_params(use_extra_buffers: bool) -> Iterator[None]:
     """Load with llama.cpp's extra weight buffers (repacking) switched as asked.
 
     The `Llama` constructor does not expose `use_extra_bufts`; it reads the defaults from
@@ -258,7 +264,7 @@ def _model_params(use_extra_buffers: bool) -> Iterator[None]:
             low_level.llama_model_default_params = default
 
 
-def _amx_repack_is_safe() -> bool:
+def amx_repack_is_safe() -> bool:
     """False where llama.cpp would repack weights for Intel AMX.
 
     That path segfaults in `llama_decode` on quantized models (Q4_1, Q4_K_M: reproduced here
