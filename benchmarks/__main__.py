@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for name in wanted:
         section_started = time.monotonic()
+        load_before = load_average()
         log(f"== {name}")
         try:
             section = importlib.import_module(SECTIONS[name]).run(ctx)
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             section.details["error"] = traceback.format_exc()
             log(section.details["error"])
         section.seconds = round(time.monotonic() - section_started, 1)
+        section.details["load_before"] = load_before
         section.details["load_after"] = load_average()
         sections.append(section)
     header.update(

@@ -15,7 +15,30 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATED = REPO / "models" / "generated"
-FULL_EMBEDDING = GENERATED / "embeddinggemma-300m-random"
+RANDOM_EMBEDDING = GENERATED / "embeddinggemma-300m-random"
+# The real weights, when fetched and exported (README, Models): every benchmark then measures
+# them, and the peers run the very same checkpoint. EMBEDDINGGEMMA_RAG_BENCH_RANDOM=1 forces
+# the generated random-weight model.
+REAL_EMBEDDING = GENERATED / "embeddinggemma-real"
+REAL_CHECKPOINT = (
+    Path(
+        os.environ.get(
+            "EMBEDDINGGEMMA_RAG_REAL_MODELS", Path.home() / ".cache/embeddinggemma-rag/real-models"
+        )
+    )
+    / "embeddinggemma-300m"
+)
+
+
+def uses_real_weights() -> bool:
+    return (
+        os.environ.get("EMBEDDINGGEMMA_RAG_BENCH_RANDOM") != "1"
+        and (REAL_EMBEDDING / "onnx" / "model_q4.onnx_data").exists()
+        and (REAL_CHECKPOINT / "model.safetensors").exists()
+    )
+
+
+FULL_EMBEDDING = REAL_EMBEDDING if uses_real_weights() else RANDOM_EMBEDDING
 FULL_CHAT = GENERATED / "gemma-3-1b-random-Q4_K_M.gguf"
 RESULTS = REPO / "bench-results"
 # Built libraries, PDFs and peer models survive between runs: only the first run pays for them.
@@ -79,6 +102,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "flags": _cpu_flags(),
     }
+    info["embedding_weights"] = "real" if uses_real_weights() else "random (generated)"
     for package in ("onnxruntime", "tokenizers", "faiss", "llama_cpp", "torch", "pypdf"):
         try:
             module = __import__(package)
@@ -155,17 +179,20 @@ def matmul_peak_macs() -> float:
 
 
 def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
-    """VmRSS and VmHWM (peak resident set) of a process, in MB."""
+    """VmRSS, VmHWM (peak resident set), RssAnon and RssFile of a process, in MB."""
     values: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             values[key] = int(rest.split()[0]) / 1024
     return values
 
 
 def ensure_embedding_model() -> Path:
-    """The full-size random EmbeddingGemma, generated on first use (about 5 minutes)."""
+    """The real EmbeddingGemma when exported, else the full-size random one, generated on
+    first use (about 5 minutes)."""
+    if uses_real_weights():
+        return REAL_EMBEDDING
     return _ensure(
         FULL_EMBEDDING / "onnx" / "model_q4.onnx_data",
         FULL_EMBEDDING,

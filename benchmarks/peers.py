@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import CACHE, FULL_EMBEDDING, log
+from benchmarks.common import CACHE, FULL_EMBEDDING, REAL_CHECKPOINT, log, uses_real_weights
 
 SEED = 0  # the generator's default: the ONNX files in FULL_EMBEDDING came from this seed
 ST_DIR = CACHE / "peers" / "st-embeddinggemma-random"
@@ -40,7 +40,10 @@ def _fresh() -> bool:
 
 def sentence_transformers_model() -> Path:
     """A SentenceTransformer folder (Transformer, mean Pooling, Dense, Dense, Normalize) holding
-    the weights the ONNX generator exported: rebuilt from the same seed, then saved."""
+    the weights the app's ONNX graph was exported from: the real checkpoint itself, or the
+    random weights rebuilt from the same seed, then saved."""
+    if uses_real_weights():
+        return REAL_CHECKPOINT
     if _fresh() and (ST_DIR / "modules.json").exists():
         return ST_DIR
     import torch
@@ -98,14 +101,15 @@ def llama_cpp_model(kind: str = "Q8_0") -> Path | None:
         GGUF_SRC.mkdir(parents=True)
         for item in st_dir.iterdir():
             (GGUF_SRC / item.name).symlink_to(item.resolve())
-        tokens, _ = tb.build_vocab(262144, SEED)
-        chat.write_sentencepiece_model(GGUF_SRC / "tokenizer.model", tokens)
-        (GGUF_SRC / "tokenizer.json").unlink()  # else the converter may prefer it
-        # The generator's tokenizer_config.json says add_eos_token (sentence-transformers'
-        # saved copy does not): the converter reads it, so llama.cpp appends <eos> as we do.
-        config = GGUF_SRC / "tokenizer_config.json"
-        config.unlink()
-        shutil.copyfile(FULL_EMBEDDING / "tokenizer_config.json", config)
+        if not uses_real_weights():  # the real checkpoint brings its own tokenizer.model
+            tokens, _ = tb.build_vocab(262144, SEED)
+            chat.write_sentencepiece_model(GGUF_SRC / "tokenizer.model", tokens)
+            (GGUF_SRC / "tokenizer.json").unlink()  # else the converter may prefer it
+            # The generator's tokenizer_config.json says add_eos_token (sentence-transformers'
+            # saved copy does not): the converter reads it, so llama.cpp appends <eos> as we do.
+            config = GGUF_SRC / "tokenizer_config.json"
+            config.unlink()
+            shutil.copyfile(FULL_EMBEDDING / "tokenizer_config.json", config)
         env = dict(os.environ, PYTHONPATH=str(site))
         command = [
             sys.executable,
@@ -133,8 +137,11 @@ def llama_cpp_model(kind: str = "Q8_0") -> Path | None:
 
 
 def describe() -> dict[str, object]:
-    info: dict[str, object] = {"seed": SEED, "sentence_transformers_dir": str(ST_DIR)}
-    modules = ST_DIR / "modules.json"
+    real = uses_real_weights()
+    st_dir = REAL_CHECKPOINT if real else ST_DIR
+    info: dict[str, object] = {"weights": "real" if real else f"random, seed {SEED}"}
+    info["sentence_transformers_dir"] = str(st_dir)
+    modules = st_dir / "modules.json"
     if modules.exists():
         info["modules"] = [m["type"] for m in json.loads(modules.read_text())]
     return info

@@ -10,6 +10,9 @@ from typing import Any
 
 from benchmarks.common import Row, Section
 
+# Above this load per core a machine is not quiet: ratios against peers that spin mislead.
+QUIET_LOAD_PER_CORE = 0.75
+
 
 def write(
     out: Path, sections: list[Section], header: dict[str, Any], command: str
@@ -27,24 +30,30 @@ def write(
 
 def render(sections: list[Section], header: dict[str, Any], command: str) -> str:
     machine = header["machine"]
+    quiet = QUIET_LOAD_PER_CORE * machine["physical_cores"]
     lines = [
         f"Measured {header['finished']} on {machine['cpu']} "
         f"({machine['physical_cores']} cores, {', '.join(machine['flags'])}; "
         f"{machine['memory_gb']} GB), {header['threads']} threads; load average "
         f"{header['load_before']} before, {header['load_after']} after; "
-        f"{header['minutes']:.1f} min. Command: `{command}`.",
+        f"{header['minutes']:.1f} min; embedding weights "
+        f"{machine.get('embedding_weights', 'random (generated)')}. Command: `{command}`. "
+        f"Rows marked *load N* were taken above a load of {quiet:g}: not a quiet machine, "
+        "and a peer whose threads spin (torch, llama.cpp) loses more than onnxruntime there.",
         "",
         "| measurement | ours | peer | ours vs peer | goal | met |",
         "|---|---|---|---|---|---|",
     ]
     for section in sections:
+        loads = [section.details.get(k, [0.0])[0] for k in ("load_before", "load_after")]
+        busy = max(loads) > quiet
         for row in section.rows:
-            lines.append(_row(row))
+            lines.append(_row(row, f" *load {max(loads):g}*" if busy else ""))
     return "\n".join(lines) + "\n"
 
 
-def _row(row: Row) -> str:
+def _row(row: Row, mark: str = "") -> str:
     ratio = f"{row.ratio:.2f}×" if row.ratio is not None else ""
     met = {True: "met", False: "**missed**", None: ""}[row.met]
-    cells = [row.measurement, row.ours, row.peer, ratio, row.goal, met]
+    cells = [row.measurement + mark, row.ours, row.peer, ratio, row.goal, met]
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
