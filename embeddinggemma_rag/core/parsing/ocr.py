@@ -1,0 +1,120 @@
+"""OCR of page images with RapidOCR: PP-OCR models shipped in its wheel, run by onnxruntime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embeddinggemma_rag.core.documents import PageText, TextBox
+from embeddinggemma_rag.core.errors import DocumentError
+
+# Pixels of one decoded image. A 20,000 x 20,000 scan is 400 million (1.2 GB as RGB): past the
+# parser's memory cap. 60 million holds an A3 page at 600 dpi; larger ones are downscaled as
+# they are decoded where the format allows it (JPEG), refused otherwise.
+MAX_PIXELS = 60_000_000
+# Longest side handed to the detector; RapidOCR itself shrinks anything larger to 2,000, so a
+# bigger image would only cost memory. 2,000 px over an A4 page is about 170 dpi.
+MAX_SIDE = 2000
+# Lines RapidOCR is less sure of than this are left out: they are mostly specks and textures.
+MIN_SCORE = 0.5
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class _State:
+    """The parser process's OCR configuration, set once by the sandbox at start-up."""
+
+    enabled: bool = True
+    threads: int = -1  # -1: onnxruntime's default (all cores)
+    report: Callable[[str], None] = lambda _message: None
+    engine: Any = None
+
+
+_state = _State()
+
+
+def configure(enabled: bool, threads: int, report: Callable[[str], None]) -> None:
+    """Turn OCR on or off in this process; `report` receives "reading page N..." messages,
+    and every message also restarts the parent's per-page time limit."""
+    _state.enabled = enabled
+    _state.threads = threads
+    _state.report = report
+
+
+def is_enabled() -> bool:
+    return _state.enabled
+
+
+def announce(message: str) -> None:
+    _state.report(message)
+
+
+def read_page(image: Any, page: int | None) -> PageText:
+    """The text of one page image (a PIL image), line by line, with each line's box."""
+    rgb = np.asarray(image.convert("RGB"))
+    height, width = rgb.shape[:2]
+    # RapidOCR follows OpenCV's channel order (BGR).
+    result, _ = _engine()(np.ascontiguousarray(rgb[:, :, ::-1]))
+    lines: list[str] = []
+    boxes: list[TextBox] = []
+    offset = 0
+    for points, text, score in result or ():
+        text = " ".join(str(text).split())
+        if not text or float(score) < MIN_SCORE:
+            continue
+        xs = [float(x) for x, _ in points]
+        ys = [float(y) for _, y in points]
+        box = TextBox(
+            char_start=offset,
+            char_end=offset + len(text),
+            left=max(0.0, min(xs) / width),
+            top=max(0.0, min(ys) / height),
+            right=min(1.0, max(xs) / width),
+            bottom=min(1.0, max(ys) / height),
+        )
+        lines.append(text)
+        boxes.append(box)
+        offset += len(text) + 1  # the newline that joins the lines
+    return PageText(page=page, text="\n".join(lines), ocr=True, boxes=tuple(boxes))
+
+
+def fit_for_ocr(image: Any, path: Path) -> Any:
+    """The image at most MAX_SIDE on its longest side, refusing what would not fit in memory.
+
+    `image` is a PIL image that is opened but not yet decoded: JPEGs are decoded at a reduced
+    scale right away (`draft`), so a huge photo never exists at full size in memory.
+    """
+    width, height = image.size
+    if width * height > MAX_PIXELS and image.format == "JPEG":
+        scale = max(width, height) / MAX_SIDE
+        image.draft("RGB", (int(width / scale), int(height / scale)))
+        width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise DocumentError(
+            path,
+            f"image too large to read ({width:,} x {height:,} pixels, "
+            f"limit {MAX_PIXELS // 1_000_000} million)",
+        )
+    image.load()
+    if max(width, height) > MAX_SIDE:
+        image = image.copy()
+        image.thumbnail((MAX_SIDE, MAX_SIDE))
+    return image
+
+
+def _engine() -> Any:
+    if _state.engine is None:
+        # Imported here: cv2 and the models load only in a process that meets a scan.
+        from rapidocr_onnxruntime import RapidOCR
+
+        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        logging.getLogger("OrtInferSession").setLevel(logging.WARNING)
+        threads = {"intra_op_num_threads": _state.threads} if _state.threads > 0 else {}
+        _state.engine = RapidOCR(**threads)
+    return _state.engine
