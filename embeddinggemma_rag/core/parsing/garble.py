@@ -40,7 +40,7 @@ def is_garbled(text: str) -> bool:
     characters = [c for c in text if not c.isspace()]
     if len(characters) < _MIN_CHARACTERS:
         return False
-    bad = sum(1 for c in characters if c == "\ufffd" or unicodedata.category(c) in ("Cn", "Co"))
+    bad = sum(1 for c in characters if c == "\ufffd" or _is_unmapped(c))
     if bad > _MAX_BAD_SHARE * len(characters):
         return True
     if len(_UTF8_AS_LATIN1.findall(text)) > _MAX_MOJIBAKE_SHARE * len(characters):
@@ -54,6 +54,12 @@ def is_garbled(text: str) -> bool:
         return True
     main = sum(1 for count in scripts.values() if count >= 0.03 * letters)
     return main > _MAX_MAIN_SCRIPTS
+
+
+def _is_unmapped(character: str) -> bool:
+    """Unassigned or private-use code points, and C1 control codes (bytes 0x80-0x9F read as
+    Latin-1): what a glyph without a Unicode mapping comes out as."""
+    return unicodedata.category(character) in ("Cn", "Co") or "\x80" <= character <= "\x9f"
 
 
 def _script(character: str) -> str:
