@@ -1,4 +1,4 @@
-"""A scanned PDF end to end: ingested through OCR, found by its words, cited at its page."""
+"""Scans and spreadsheets end to end: found by their words, cited at the right page."""
 
 from __future__ import annotations
 
@@ -82,5 +82,27 @@ def test_ocr_setting_off_leaves_the_scan_without_text(tmp_path: Path) -> None:
         outcome = engine.ingest([folder]).outcomes[0]
         assert str(outcome.status) == "no_text"
         assert "OCR is turned off" in (outcome.reason or "")
+    finally:
+        engine.close()
+
+
+def test_spreadsheet_citation_names_the_sheet(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    workbook = Workbook()
+    workbook.active.title = "Inventory"
+    workbook.active.append(["Part", "Count"])
+    workbook.active.append(["bearing", 12])
+    suppliers = workbook.create_sheet("Suppliers")
+    suppliers.append(["Supplier", "City"])
+    suppliers.append(["Quillfeather Ltd.", "Leeds"])
+    workbook.save(folder / "records.xlsx")
+    engine = make_engine(tmp_path)
+    try:
+        engine.ingest([folder])
+        hit = engine.search("Quillfeather Leeds", k=1, mode="keyword")[0]
+        assert (hit.page, hit.page_label, hit.ocr) == (2, "Suppliers", False)
     finally:
         engine.close()

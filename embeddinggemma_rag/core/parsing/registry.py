@@ -10,7 +10,21 @@ from pathlib import Path
 
 from embeddinggemma_rag.core.documents import ParsedDocument
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument, UnsupportedDocument
-from embeddinggemma_rag.core.parsing import docx, html, image, limits, markdown, odt, pdf, text
+from embeddinggemma_rag.core.parsing import (
+    docx,
+    epub,
+    html,
+    image,
+    limits,
+    markdown,
+    ods,
+    odt,
+    pdf,
+    slides,
+    tables,
+    text,
+    xlsx,
+)
 from embeddinggemma_rag.core.parsing.garble import remove_control_characters
 
 Parser = Callable[[Path], ParsedDocument]
@@ -31,7 +45,7 @@ def register(suffixes: Iterable[str], parser: Parser) -> None:
         _PARSERS[suffix.lower()] = parser
 
 
-for _module in (text, markdown, html, pdf, docx, odt, image):
+for _module in (text, markdown, html, pdf, docx, odt, image, tables, xlsx, ods, slides, epub):
     register(_module.SUFFIXES, _module.parse)
 
 BUILTIN_SUFFIXES = frozenset(_PARSERS)
