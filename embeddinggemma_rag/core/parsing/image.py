@@ -21,7 +21,7 @@ _MAX_FRAMES = 2000  # a TIFF "book" longer than this is not a scan someone reads
 
 def parse(path: Path) -> ParsedDocument:
     if not ocr.is_enabled():
-        raise UnsupportedDocument(path, "an image: OCR is turned off in the settings")
+        raise UnsupportedDocument(path, f"an image: {ocr.why_off()}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow warns about odd but readable metadata
         try:

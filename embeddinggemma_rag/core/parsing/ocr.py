@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,15 @@ def configure(enabled: bool, threads: int, report: Callable[[str], None]) -> Non
 
 
 def is_enabled() -> bool:
-    return _state.enabled
+    return _state.enabled and importlib.util.find_spec("rapidocr_onnxruntime") is not None
+
+
+def why_off() -> str:
+    """Why OCR is not used, for a file's reason."""
+    if not _state.enabled:
+        return "OCR is turned off in the settings"
+    # rapidocr-onnxruntime 1.4.4, the last release with its models inside, needs Python < 3.13.
+    return "OCR is not installed (rapidocr-onnxruntime needs Python 3.12 or older)"
 
 
 def announce(message: str) -> None:

@@ -98,7 +98,7 @@ def _garbled_warning(unreadable: list[int]) -> str | None:
     if not unreadable:
         return None
     listed = ", ".join(map(str, unreadable[:10])) + (" ..." if len(unreadable) > 10 else "")
-    how = "" if ocr.is_enabled() else "; turn OCR on to read them from the page images"
+    how = "" if ocr.is_enabled() else f" ({ocr.why_off()})"
     return (
         f"{len(unreadable)} page(s) left out: their text is garbled (fonts without a "
         f"Unicode map): page {listed}{how}"
@@ -109,7 +109,7 @@ def _no_text_reason(page_count: int, unreadable: list[int]) -> str:
     if unreadable:
         return (_garbled_warning(unreadable) or "").replace(" page(s) left out", " page(s)")
     if not ocr.is_enabled():
-        return "no extractable text (scanned or image-only PDF; OCR is turned off)"
+        return f"no extractable text (scanned or image-only PDF; {ocr.why_off()})"
     return (
         "no extractable text (scanned or image-only PDF: OCR found no text on "
         f"{page_count} page(s))"
