@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from embeddinggemma_rag.core.documents import PageText, TextBox
+from embeddinggemma_rag.core.documents import PAGE_SEPARATOR, PageText, TextBox
 
 # Only pages with something to say get a row (OCR'd pages, named sheets): a text PDF adds none.
 # Created with IF NOT EXISTS on every open, so a library from before this table gains it.
@@ -29,13 +29,17 @@ class PageNote:
 
 
 def write_pages(db: sqlite3.Connection, document_id: int, pages: Sequence[PageText]) -> None:
-    """Replace a document's page rows (inside the caller's transaction)."""
+    """Replace a document's page rows (inside the caller's transaction). `pages` are all the
+    document's pages: boxes are stored with offsets into the whole document's text (pages
+    joined by PAGE_SEPARATOR), the offsets its chunks have, so a citation finds its lines."""
     db.execute("DELETE FROM pages WHERE document_id = ?", (document_id,))
-    rows = [
-        (document_id, page.page, page.label, int(page.ocr), _boxes_json(page.boxes))
-        for page in pages
-        if page.page is not None and (page.ocr or page.label)
-    ]
+    rows = []
+    offset = 0
+    for page in pages:
+        if page.page is not None and (page.ocr or page.label):
+            boxes = _boxes_json(page.boxes, offset)
+            rows.append((document_id, page.page, page.label, int(page.ocr), boxes))
+        offset += len(page.text) + len(PAGE_SEPARATOR)
     sql = "INSERT OR REPLACE INTO pages(document_id, page, label, ocr, boxes) VALUES (?,?,?,?,?)"
     db.executemany(sql, rows)
 
@@ -68,7 +72,8 @@ def ocr_page_counts(db: sqlite3.Connection) -> dict[str, int]:
 
 
 def page_boxes(db: sqlite3.Connection, path: str, page: int) -> list[TextBox]:
-    """The OCR line boxes of one page of a document ([] when it was not read by OCR)."""
+    """The OCR line boxes of one page of a document ([] when it was not read by OCR), with
+    offsets into the document's text, as a chunk's `char_start` and `char_end` are."""
     sql = (
         "SELECT p.boxes FROM pages p JOIN documents d ON d.id = p.document_id "
         "WHERE d.path = ? AND p.page = ?"
@@ -84,12 +89,16 @@ def boxes_for_passage(boxes: Sequence[TextBox], start: int, end: int) -> list[Te
     return [box for box in boxes if box.char_start < end and box.char_end > start]
 
 
-def _boxes_json(boxes: Sequence[TextBox]) -> str | None:
+def _boxes_json(boxes: Sequence[TextBox], offset: int) -> str | None:
     if not boxes:
         return None
     # Four decimals place a box within a tenth of a pixel on a 2,000-pixel page.
     rows = [
-        [b.char_start, b.char_end, *(round(v, 4) for v in (b.left, b.top, b.right, b.bottom))]
+        [
+            b.char_start + offset,
+            b.char_end + offset,
+            *(round(v, 4) for v in (b.left, b.top, b.right, b.bottom)),
+        ]
         for b in boxes
     ]
     return json.dumps(rows, separators=(",", ":"))

@@ -63,10 +63,10 @@ def test_scanned_pdf_is_found_by_its_words_at_the_right_page(tmp_path: Path) -> 
         status = engine.status()
         assert status.ocr_pages == {str(scan): 2}
 
-        # The viewer's highlight: the boxes of the lines the passage covers, on its page.
+        # The viewer's highlight: the boxes of the lines the passage covers, on its page
+        # (offsets into the document's text, as the hit's are).
         boxes = engine.library.page_boxes(str(scan), 2)
-        page_text = hit.text  # one short page: the passage is the whole page
-        start = page_text.index("ordered")
+        start = hit.char_start + hit.text.index("ordered")
         (box,) = boxes_for_passage(boxes, start, start + len("ordered"))
         assert box.top == pytest.approx(line_top(1), abs=0.02)
     finally:

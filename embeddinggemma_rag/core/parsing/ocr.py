@@ -27,6 +27,11 @@ MIN_SCORE = 0.5
 # Latin lines: their spaces and sometimes whole lines were lost on rendered A4 pages, where
 # 2.3 gave 99.3 % character accuracy against 80 % (README, OCR; benchmarks/ocr_accuracy.py).
 DETECTION_UNCLIP_RATIO = 2.3
+# RapidOCR's per-line angle classifier is off: on those pages it turned a line of small
+# print upside down, which was then lost (94 % against 99.3 %), and with the wider regions
+# it lost a long upside-down line. A page that reads with a mean confidence under this is
+# read again turned by 180 degrees instead (`read_page`).
+UPRIGHT_SCORE = 0.9
 
 _log = logging.getLogger(__name__)
 
@@ -69,32 +74,65 @@ def announce(message: str) -> None:
 
 
 def read_page(image: Any, page: int | None) -> PageText:
-    """The text of one page image (a PIL image), line by line, with each line's box."""
-    rgb = np.asarray(image.convert("RGB"))
-    height, width = rgb.shape[:2]
+    """The text of one page image (a PIL image), line by line, with each line's box.
+
+    A page that reads poorly is read again turned upside down (a sheet fed the wrong way
+    round), and the better reading is kept; its boxes still refer to the page as it is.
+    """
     # RapidOCR follows OpenCV's channel order (BGR).
-    result, _ = _engine()(np.ascontiguousarray(rgb[:, :, ::-1]))
-    lines: list[str] = []
+    bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+    lines = _read_lines(bgr)
+    if _mean_score(lines) < UPRIGHT_SCORE:
+        turned = _read_lines(np.ascontiguousarray(bgr[::-1, ::-1]))
+        if _weight(turned) > _weight(lines):
+            lines = [
+                (1 - right, 1 - bottom, 1 - left, 1 - top, text, score)
+                for left, top, right, bottom, text, score in turned
+            ]
+    texts: list[str] = []
     boxes: list[TextBox] = []
     offset = 0
-    for points, text, score in result or ():
-        text = " ".join(str(text).split())
+    for left, top, right, bottom, text, _ in lines:
+        boxes.append(TextBox(offset, offset + len(text), left, top, right, bottom))
+        texts.append(text)
+        offset += len(text) + 1  # the newline that joins the lines
+    return PageText(page=page, text="\n".join(texts), ocr=True, boxes=tuple(boxes))
+
+
+_Line = tuple[float, float, float, float, str, float]  # left, top, right, bottom, text, score
+
+
+def _read_lines(bgr: Any) -> list[_Line]:
+    height, width = bgr.shape[:2]
+    result, _ = _engine()(bgr)
+    lines: list[_Line] = []
+    for points, raw, score in result or ():
+        text = " ".join(str(raw).split())
         if not text or float(score) < MIN_SCORE:
             continue
         xs = [float(x) for x, _ in points]
         ys = [float(y) for _, y in points]
-        box = TextBox(
-            char_start=offset,
-            char_end=offset + len(text),
-            left=max(0.0, min(xs) / width),
-            top=max(0.0, min(ys) / height),
-            right=min(1.0, max(xs) / width),
-            bottom=min(1.0, max(ys) / height),
+        lines.append(
+            (
+                max(0.0, min(xs) / width),
+                max(0.0, min(ys) / height),
+                min(1.0, max(xs) / width),
+                min(1.0, max(ys) / height),
+                text,
+                float(score),
+            )
         )
-        lines.append(text)
-        boxes.append(box)
-        offset += len(text) + 1  # the newline that joins the lines
-    return PageText(page=page, text="\n".join(lines), ocr=True, boxes=tuple(boxes))
+    return lines
+
+
+def _weight(lines: list[_Line]) -> float:
+    """Characters read, each counted by how sure the recogniser was."""
+    return sum(len(text) * score for *_, text, score in lines)
+
+
+def _mean_score(lines: list[_Line]) -> float:
+    characters = sum(len(text) for *_, text, _ in lines)
+    return _weight(lines) / characters if characters else 0.0
 
 
 def fit_for_ocr(image: Any, path: Path) -> Any:
@@ -129,5 +167,5 @@ def _engine() -> Any:
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         logging.getLogger("OrtInferSession").setLevel(logging.WARNING)
         threads = {"intra_op_num_threads": _state.threads} if _state.threads > 0 else {}
-        _state.engine = RapidOCR(det_unclip_ratio=DETECTION_UNCLIP_RATIO, **threads)
+        _state.engine = RapidOCR(det_unclip_ratio=DETECTION_UNCLIP_RATIO, use_cls=False, **threads)
     return _state.engine

@@ -116,3 +116,12 @@ def test_each_page_gets_its_own_time_limit(tmp_path: Path) -> None:
         assert worker.parse(many).text == "all pages read"
         with pytest.raises(DocumentError, match="timed out after 1 s reading page 2 of 2 by OCR"):
             worker.parse(stuck)
+
+
+def test_upside_down_scan_is_still_read(tmp_path: Path) -> None:
+    from tests.core.parsing.scan_factory import render_page
+
+    upside_down = tmp_path / "upside-down.png"
+    render_page([BEARINGS, OVERHAUL]).rotate(180).save(upside_down)
+    text = parse_file(upside_down).text
+    assert "bearings were ordered" in text and "overhaul" in text
