@@ -24,9 +24,7 @@ def never_read(path: str, then: Any) -> Any:
 
 def test_ocr_passage_is_highlighted_on_the_page_image(qtbot: QtBot, tmp_path: Path) -> None:
     scan = tmp_path / "scan.pdf"
-    scan.write_bytes(
-        make_scanned_pdf([["Checked the pumps.", "Bearings were ordered on Monday."]])
-    )
+    scan.write_bytes(make_scanned_pdf([["Checked the pumps.", "Bearings were ordered on Monday."]]))
     (page,) = parse_file(scan).pages  # one page: page offsets are document offsets
     asked: list[tuple[str, int]] = []
 

@@ -79,8 +79,16 @@ def _read(path: Path) -> ParsedDocument:
         pages = _read_by_ocr(path, pages, sorted(garbled + blank))
     unreadable = [page.page or 0 for page in pages if is_garbled(page.text)]
     pages = [PageText(page.page, "") if is_garbled(page.text) else page for page in pages]
+    still_blank = [
+        page.page or 0
+        for page in pages
+        if not page.text.strip() and (page.page or 0) not in unreadable
+    ]
+    warnings_ = [_garbled_warning(unreadable), _blank_warning(still_blank)]
     document = ParsedDocument(
-        title=_title(reader), pages=tuple(pages), warning=_garbled_warning(unreadable)
+        title=_title(reader),
+        pages=tuple(pages),
+        warning="; ".join(w for w in warnings_ if w) or None,
     )
     if not document.has_text:
         raise NoTextDocument(path, _no_text_reason(page_count, unreadable))
@@ -97,12 +105,24 @@ def _read_by_ocr(path: Path, pages: list[PageText], numbers: list[int]) -> list[
 def _garbled_warning(unreadable: list[int]) -> str | None:
     if not unreadable:
         return None
-    listed = ", ".join(map(str, unreadable[:10])) + (" ..." if len(unreadable) > 10 else "")
     how = "" if ocr.is_enabled() else f" ({ocr.why_off()})"
     return (
         f"{len(unreadable)} page(s) left out: their text is garbled (fonts without a "
-        f"Unicode map): page {listed}{how}"
+        f"Unicode map): page {_listed(unreadable)}{how}"
     )
+
+
+def _blank_warning(blank: list[int]) -> str | None:
+    """Pages left without text in a file that has some: said, so a reader knows which."""
+    if not blank:
+        return None
+    if not ocr.is_enabled():
+        return f"page {_listed(blank)} not read: no text layer ({ocr.why_off()})"
+    return f"OCR found no text on page {_listed(blank)}"
+
+
+def _listed(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
 
 
 def _no_text_reason(page_count: int, unreadable: list[int]) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-
-import pypdfium2 as pdfium
+from typing import Any
 
 from embeddinggemma_rag.core.documents import PageText
 from embeddinggemma_rag.core.parsing import ocr
@@ -24,6 +23,9 @@ def read_pages(path: Path, numbers: list[int], page_count: int) -> Iterator[Page
     A page PDFium cannot render or OCR cannot read comes back empty, so it stays without
     text instead of costing the rest of the file.
     """
+    # Imported here: PDFium loads only in a parser process that meets a scan, never at start-up.
+    import pypdfium2 as pdfium
+
     document = pdfium.PdfDocument(str(path))
     try:
         for number in numbers:
@@ -39,7 +41,8 @@ def read_pages(path: Path, numbers: list[int], page_count: int) -> Iterator[Page
         document.close()
 
 
-def _read_page(document: pdfium.PdfDocument, number: int) -> PageText:
+def _read_page(document: Any, number: int) -> PageText:
+    """`document` is a pypdfium2.PdfDocument."""
     page = document[number - 1]
     try:
         width, height = page.get_size()

@@ -125,3 +125,11 @@ def test_upside_down_scan_is_still_read(tmp_path: Path) -> None:
     render_page([BEARINGS, OVERHAUL]).rotate(180).save(upside_down)
     text = parse_file(upside_down).text
     assert "bearings were ordered" in text and "overhaul" in text
+
+
+def test_a_blank_page_among_read_ones_is_named_in_the_warning(tmp_path: Path) -> None:
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(make_scanned_pdf([[], [BEARINGS]]))
+    document = parse_file(scan)
+    assert document.pages[0].text == "" and "bearings" in document.pages[1].text
+    assert document.warning == "OCR found no text on page 1"
