@@ -173,6 +173,17 @@ def install_runtime(wheel: Path) -> None:
     # setuptools builds in build/lib and would package modules since deleted from the source.
     shutil.rmtree(BUILD / "lib", ignore_errors=True)
     pip("install", "--no-deps", "--force-reinstall", str(ROOT))
+    keep_only_headless_opencv()
+
+
+def keep_only_headless_opencv() -> None:
+    """rapidocr-onnxruntime declares the GUI build of OpenCV, which bundles its own Qt (about
+    115 MB, and a second Qt beside PySide6's); the app declares the headless build, which
+    provides the same `cv2`. pip installs both into one `cv2` folder and has no way to drop a
+    dependency, so the GUI build is removed here and the headless one reinstalled over the
+    files they shared."""
+    pip("uninstall", "--yes", "opencv-python")
+    pip("install", "--no-deps", "--force-reinstall", "opencv-python-headless")
 
 
 def platform_icon() -> Path | None:

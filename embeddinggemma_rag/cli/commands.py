@@ -108,6 +108,8 @@ def hit_json(hit: SearchHit) -> dict[str, object]:
         "char_start": hit.char_start,
         "char_end": hit.char_end,
         "similarity": hit.similarity,
+        "ocr": hit.ocr,
+        "page_label": hit.page_label,
     }
 
 
@@ -121,6 +123,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             print("no passages found")
         for rank, hit in enumerate(hits, 1):
             page = f", page {hit.page}" if hit.page else ""
+            page += f" ({hit.page_label})" if hit.page_label else ""
+            page += " [OCR]" if hit.ocr else ""
             snippet = " ".join(hit.text.split())[:200]
             print(f"{rank}. {hit.path}{page}  (score {hit.score:.3f})\n   {snippet}")
         return 0
@@ -161,6 +165,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "reason": d.reason,
                 "chunks": d.chunk_count,
                 "title": d.title,
+                "ocr_pages": status.ocr_pages.get(d.path, 0),
             }
             for d in status.documents
         ]
@@ -181,6 +186,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{len(documents)} documents, {status.chunks} chunks")
         for doc in documents:
             reason = f" ({doc['reason']})" if doc["reason"] else ""
+            if doc["ocr_pages"]:
+                reason += f" [OCR: {doc['ocr_pages']} page(s)]"
             print(f"  {doc['status']:8} {doc['chunks']:5} {doc['path']}{reason}")
         return 0
 

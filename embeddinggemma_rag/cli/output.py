@@ -34,6 +34,8 @@ class ProgressLine:
         filled = int(24 * progress.files_done / total)
         rate = progress.chunks_done / progress.elapsed_seconds if progress.elapsed_seconds else 0
         name = progress.current_file[-40:]
+        if progress.current_step:  # e.g. "reading page 3 of 40 by OCR"
+            name += f": {progress.current_step}"
         line = (
             f"[{'#' * filled}{'.' * (24 - filled)}] {progress.files_done}/"
             f"{progress.files_total} files, {progress.chunks_done} chunks "

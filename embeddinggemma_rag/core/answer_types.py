@@ -28,6 +28,8 @@ class Citation:
     char_start: int
     char_end: int
     score: float
+    ocr: bool = False  # the passage was read by OCR from a page image
+    page_label: str | None = None  # the page's sheet or chapter name, where it has one
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,8 @@ def build_citations(text: str, passages: Sequence[NumberedPassage]) -> list[Cita
             char_start=hit.char_start,
             char_end=hit.char_end,
             score=hit.score,
+            ocr=hit.ocr,
+            page_label=hit.page_label,
         )
         for n in cited_numbers(text)
         if (hit := given.get(n)) is not None

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from embeddinggemma_rag.core.documents import Chunk, FileStatus
+from embeddinggemma_rag.core import page_store
+from embeddinggemma_rag.core.documents import Chunk, FileStatus, PageText, TextBox
 from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.search import (
@@ -139,7 +140,7 @@ class SqliteChunkStore:
                     f"(schema {version}); update the app to open it"
                 )
             # Every statement is IF NOT EXISTS: a kill during creation is finished on next open.
-            db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA + page_store.SCHEMA)
             sql = "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)"
             db.execute(sql, (str(SCHEMA_VERSION),))
         except BaseException:
@@ -239,7 +240,11 @@ class SqliteChunkStore:
             db.execute(sql, (size, mtime_ns, time.time(), path))
 
     def replace_document(
-        self, record: DocumentRecord, chunks: Sequence[Chunk], vectors: npt.ArrayLike
+        self,
+        record: DocumentRecord,
+        chunks: Sequence[Chunk],
+        vectors: npt.ArrayLike,
+        pages: Sequence[PageText] = (),
     ) -> ReplaceResult:
         """Store a document's new chunks and full-size vectors in place of its old ones."""
         matrix = np.asarray(vectors, dtype=np.float32)
@@ -255,6 +260,7 @@ class SqliteChunkStore:
                 for n, (chunk, v) in enumerate(zip(chunks, matrix.astype("<f4"), strict=True))
             ]
             db.executemany(_INSERT_CHUNK, rows)
+            page_store.write_pages(db, document_id, pages)
             sql = "SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal"
             added = [r[0] for r in db.execute(sql, (document_id,))]
         return ReplaceResult(removed, added)
@@ -274,6 +280,7 @@ class SqliteChunkStore:
         sql = "SELECT id FROM chunks WHERE document_id = ?"
         removed = [r[0] for r in db.execute(sql, (document_id,))]
         db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        db.execute("DELETE FROM pages WHERE document_id = ?", (document_id,))
         return document_id, removed
 
     def remove_documents(self, paths_or_prefix: str | Iterable[str]) -> list[int]:
@@ -305,6 +312,16 @@ class SqliteChunkStore:
             sql = f"SELECT {_CHUNK_COLUMNS} {_JOIN} WHERE c.id IN ({marks})"
             found.update((row[0], ChunkRecord(*row)) for row in self._db().execute(sql, batch))
         return [found[i] for i in wanted if i in found]
+
+    def page_notes(self, chunk_ids: Iterable[int]) -> dict[int, page_store.PageNote]:
+        """OCR flag and page label of the chunks that have them (see page_store)."""
+        return page_store.page_notes(self._db(), chunk_ids)
+
+    def ocr_page_counts(self) -> dict[str, int]:
+        return page_store.ocr_page_counts(self._db())
+
+    def page_boxes(self, path: str, page: int) -> list[TextBox]:
+        return page_store.page_boxes(self._db(), path, page)
 
     def vectors_by_ids(self, ids: Iterable[int]) -> tuple[IdArray, FloatArray]:
         """(ids found, their full vectors [n, 768]) in the order asked; unknown ids dropped."""

@@ -20,11 +20,31 @@ class FileStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class TextBox:
+    """Where a line read by OCR sits: its characters in the page's text, and its box on the
+    page image as fractions of the page's width and height (0 at the top left, 1 at the
+    bottom right), so a viewer can draw it at any zoom."""
+
+    char_start: int
+    char_end: int
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+@dataclass(frozen=True)
 class PageText:
     """The text of one page; `page` is 1-based, or None for formats without pages."""
 
     page: int | None
     text: str
+    # True when the text was read from the page's image by OCR, not from a text layer.
+    ocr: bool = False
+    # OCR only: one box per line read, for highlighting a passage on the page image.
+    boxes: tuple[TextBox, ...] = ()
+    # What a citation names besides the number: a sheet's name, a chapter's title.
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,8 @@ class ParsedDocument:
 
     title: str | None
     pages: tuple[PageText, ...]
+    # Something the reader should know about an indexed file (e.g. pages left out as garbled).
+    warning: str | None = None
 
     @property
     def text(self) -> str:
@@ -74,3 +96,7 @@ class SearchHit:
     # Cosine similarity of the query and the passage at the library's dimension; None when
     # the passage was found by keywords only. Answering uses it to judge relevance.
     similarity: float | None = None
+    # True when the passage was read by OCR from a page image (a scan, a photo).
+    ocr: bool = False
+    # The cited page's name where the format has one (a spreadsheet's sheet, a chapter).
+    page_label: str | None = None

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +77,8 @@ class LibraryStatus:
     embedding_model: str | None
     dimension: int
     data_dir: Path
+    # Document path -> pages read by OCR, for the documents that have any.
+    ocr_pages: dict[str, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -136,6 +138,9 @@ class Engine:
                     timeout_seconds=self.settings.parse_timeout_seconds,
                     memory_mb=self.settings.parse_memory_mb,
                     max_file_mb=self.settings.max_file_mb,
+                    ocr=self.settings.ocr,
+                    ocr_page_seconds=self.settings.ocr_page_timeout_seconds,
+                    threads=self.settings.threads,
                 )
             return self._parser
 
@@ -246,6 +251,7 @@ class Engine:
             embedding_model=self.embedder.model_id,
             dimension=self.settings.dimension,
             data_dir=self.settings.data_dir,
+            ocr_pages=library.ocr_page_counts(),
         )
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken, Progress
 from embeddinggemma_rag.core.chunk_store import DocumentRecord
 from embeddinggemma_rag.core.chunking import chunk_document, fit_title
-from embeddinggemma_rag.core.documents import Chunk, FileStatus
+from embeddinggemma_rag.core.documents import Chunk, FileStatus, PageText
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import Cancelled, DocumentError, LibraryError
 from embeddinggemma_rag.core.file_walk import iter_library_files
@@ -52,6 +52,8 @@ class IngestProgress:
     chunks_done: int  # chunks embedded in this run
     current_file: str
     elapsed_seconds: float
+    # The slow step under way in the current file, e.g. "reading page 3 of 40 by OCR".
+    current_step: str = ""
 
 
 @dataclass
@@ -75,6 +77,7 @@ class _Pending:
     record: DocumentRecord
     chunks: list[Chunk]
     inputs: list[str]
+    pages: tuple[PageText, ...] = ()
 
 
 def content_hash(path: Path) -> str:
@@ -112,6 +115,7 @@ class Ingestor:
         self._last_save = self._started
         self._files_total = 0
         self._current = ""
+        self._step = ""
 
     def run(self, roots: Sequence[Path]) -> IngestReport:
         roots = [Path(root).expanduser().absolute() for root in roots]
@@ -214,7 +218,7 @@ class Ingestor:
     def _parse_and_queue(self, path: Path, size: int, mtime_ns: int, digest: str) -> None:
         key = str(path)
         try:
-            parsed = self.parser.parse(path)
+            parsed = self.parser.parse(path, self._on_parse_step)
         except DocumentError as error:
             status = FileStatus(error.status)
             self._finish(DocumentRecord(key, size, mtime_ns, digest, None, status, error.reason))
@@ -237,10 +241,10 @@ class Ingestor:
             )
             return
         record = DocumentRecord(
-            key, size, mtime_ns, digest, title, FileStatus.INDEXED, None, len(chunks)
+            key, size, mtime_ns, digest, title, FileStatus.INDEXED, parsed.warning, len(chunks)
         )
         inputs = [self.embedder.document_input(title, chunk.text) for chunk in chunks]
-        self._pending.append(_Pending(record, chunks, inputs))
+        self._pending.append(_Pending(record, chunks, inputs, parsed.pages))
         self._pending_tokens += sum(chunk.token_count for chunk in chunks)
         if self._pending_tokens >= FLUSH_TOKENS or len(self._pending) >= FLUSH_FILES:
             self._flush()
@@ -261,11 +265,15 @@ class Ingestor:
         for item in pending:
             count = len(item.chunks)
             self.library.replace_document(
-                item.record, item.chunks, vectors[offset : offset + count]
+                item.record, item.chunks, vectors[offset : offset + count], item.pages
             )
             offset += count
             self.report.chunks_embedded += count
             self._record(item.record, embedded=True)
+
+    def _on_parse_step(self, message: str) -> None:
+        self._step = message
+        self._progress()
 
     def _finish(self, record: DocumentRecord) -> None:
         self.library.mark_document(record)
@@ -282,6 +290,7 @@ class Ingestor:
         self._outcome(outcome)
 
     def _outcome(self, outcome: FileOutcome) -> None:
+        self._step = ""
         self.report.outcomes.append(outcome)
         self.on_file(outcome)
         self._progress()
@@ -294,6 +303,7 @@ class Ingestor:
                 chunks_done=self.report.chunks_embedded if chunks_done is None else chunks_done,
                 current_file=self._current,
                 elapsed_seconds=time.monotonic() - self._started,
+                current_step=self._step,
             )
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import json
@@ -27,7 +28,7 @@ from embeddinggemma_rag.core.chunk_store import (
     ReplaceResult,
     SqliteChunkStore,
 )
-from embeddinggemma_rag.core.documents import Chunk, SearchHit
+from embeddinggemma_rag.core.documents import Chunk, PageText, SearchHit, TextBox
 from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.search import (
@@ -269,12 +270,16 @@ class Library:
 
     @_database_errors
     def replace_document(
-        self, record: DocumentRecord, chunks: Sequence[Chunk], vectors768: npt.ArrayLike
+        self,
+        record: DocumentRecord,
+        chunks: Sequence[Chunk],
+        vectors768: npt.ArrayLike,
+        pages: Sequence[PageText] = (),
     ) -> ReplaceResult:
         """Store a document's chunks with their full 768-d vectors in place of its old ones."""
         matrix = np.asarray(vectors768, dtype=np.float32)
         with self._write_lock:
-            result = self._store.replace_document(record, chunks, matrix)
+            result = self._store.replace_document(record, chunks, matrix, pages)
             self._update_index(result.removed_ids, result.added_ids, matrix)
         return result
 
@@ -363,7 +368,7 @@ class Library:
             with self._index_lock:
                 return self._index.search(query, n, allowed)
 
-        return search_chunks(
+        hits = search_chunks(
             self._store,
             vector_search,
             self.dimension,
@@ -374,6 +379,27 @@ class Library:
             scope,
             self._keyword_thread.submit,
         )
+        return self._with_page_notes(hits)
+
+    def _with_page_notes(self, hits: list[SearchHit]) -> list[SearchHit]:
+        """Mark passages read by OCR and name their sheet or chapter (page_store)."""
+        notes = self._store.page_notes(hit.chunk_id for hit in hits)
+        return [
+            dataclasses.replace(hit, ocr=note.ocr, page_label=note.label)
+            if (note := notes.get(hit.chunk_id))
+            else hit
+            for hit in hits
+        ]
+
+    @_database_errors
+    def ocr_page_counts(self) -> dict[str, int]:
+        """Document path -> pages read by OCR, for the documents that have any."""
+        return self._store.ocr_page_counts()
+
+    @_database_errors
+    def page_boxes(self, path: str, page: int) -> list[TextBox]:
+        """OCR line boxes of one page, for highlighting a passage on the page image."""
+        return self._store.page_boxes(path, page)
 
     @_database_errors
     def consistency_report(self) -> ConsistencyReport:

@@ -55,6 +55,11 @@ class Settings:
     parse_memory_mb: int = 2048
     # Larger files are not read at all.
     max_file_mb: int = 512
+    # Read scanned pages (PDF pages without a text layer or with garbled text) and pictures
+    # of text (.png, .jpg, .tif...) by OCR, offline. Off: such pages stay `no_text`.
+    ocr: bool = True
+    # Time one page may take in OCR (about 3 s on two cores), on top of the file's limit.
+    ocr_page_timeout_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.dimension not in MATRYOSHKA_DIMENSIONS:
@@ -72,6 +77,8 @@ class Settings:
             raise ConfigError("threads must be at least 1")
         if self.top_k < 1:
             raise ConfigError("top_k must be at least 1")
+        if self.ocr_page_timeout_seconds <= 0:
+            raise ConfigError("ocr_page_timeout_seconds must be above 0")
         if self.context_tokens < 512:
             raise ConfigError("context_tokens must be at least 512")
 

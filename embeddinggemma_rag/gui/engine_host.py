@@ -258,6 +258,17 @@ class EngineHost(QObject):
 
     # Documents -------------------------------------------------------------------------
 
+    def page_boxes(self, path: str, page: int) -> list[Any]:
+        """OCR line boxes of one page (TextBox), for the viewer: one indexed SQLite read, quick
+        enough for the GUI thread. [] before the library is open or when it fails."""
+        engine = self._engine
+        if engine is None:
+            return []
+        try:
+            return list(engine.library.page_boxes(path, page))
+        except Exception:  # the viewer then shows the page without a highlight
+            return []
+
     def read_document(self, path: str, then: Callable[[str], Any] = str) -> Job:
         """Extract a document's text as ingestion did (in the parser sandbox) and hand it to
         `then` on the worker too (searching a long text is no work for the GUI thread)."""

@@ -91,7 +91,8 @@ class IngestBar(QWidget):
             self.bar.setValue(progress.files_done)
         self.summary.setText(describe_progress(progress))
         name = os.path.basename(progress.current_file)
-        self.current.setText(f"Reading {name}" if name else "")
+        step = getattr(progress, "current_step", "")  # e.g. "reading page 3 of 40 by OCR"
+        self.current.setText((f"Reading {name}" + (f": {step}" if step else "")) if name else "")
         self.current.setToolTip(progress.current_file)
 
     def _on_job_paused_changed(self, paused: bool) -> None:

@@ -53,7 +53,7 @@ class MainWindow(QMainWindow):
         self.conversations_panel = ConversationsPanel()
         self.chat_view = ChatView()
         self.chat = ChatController(self.host, self.chat_view, self.errors)
-        self.viewer = SourceViewer(self.host.read_document)
+        self.viewer = SourceViewer(self.host.read_document, read_page_boxes=self.host.page_boxes)
         self.viewer.hide()
         self.watcher = LibraryWatcher(self)
         self._build_layout()

@@ -24,6 +24,8 @@ class SourceRef:
     score: float
     number: int | None  # the citation number in the answer, None for an uncited passage
     question: str = ""
+    ocr: bool = False  # read by OCR from a page image: the sources list says so
+    page_label: str | None = None  # a sheet's or chapter's name
 
 
 def sources_of(answer: Answer) -> list[SourceRef]:
@@ -31,12 +33,32 @@ def sources_of(answer: Answer) -> list[SourceRef]:
     if answer.citations:
         return [
             SourceRef(
-                c.path, c.page, c.text, c.char_start, c.char_end, c.score, c.number, answer.question
+                c.path,
+                c.page,
+                c.text,
+                c.char_start,
+                c.char_end,
+                c.score,
+                c.number,
+                answer.question,
+                c.ocr,
+                c.page_label,
             )
             for c in answer.citations
         ]
     return [
-        SourceRef(h.path, h.page, h.text, h.char_start, h.char_end, h.score, None, answer.question)
+        SourceRef(
+            h.path,
+            h.page,
+            h.text,
+            h.char_start,
+            h.char_end,
+            h.score,
+            None,
+            answer.question,
+            h.ocr,
+            h.page_label,
+        )
         for h in answer.passages
     ]
 
@@ -44,6 +66,8 @@ def sources_of(answer: Answer) -> list[SourceRef]:
 def source_label(source: SourceRef) -> str:
     number = f"[{source.number}] " if source.number is not None else ""
     page = f", page {source.page}" if source.page else ""
+    page += f" ({source.page_label})" if source.page_label else ""
+    page += " · OCR" if source.ocr else ""
     return f"{number}{os.path.basename(source.path)}{page}"
 
 

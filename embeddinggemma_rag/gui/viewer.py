@@ -19,8 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embeddinggemma_rag.core.documents import PAGE_SEPARATOR
+from embeddinggemma_rag.core.documents import PAGE_SEPARATOR, TextBox
+from embeddinggemma_rag.core.page_store import boxes_for_passage
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.ocr_page_view import OcrPageView, page_image
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
 from embeddinggemma_rag.gui.sources_view import SourceRef, source_label
 from embeddinggemma_rag.gui.text_views import mark_format
@@ -41,9 +43,12 @@ class SourceViewer(QWidget):
         self,
         read_document: Callable[[str, Callable[[str], Any]], Job],
         parent: QWidget | None = None,
+        read_page_boxes: Callable[[str, int], list[TextBox]] | None = None,
     ):
         super().__init__(parent)
         self._read_document = read_document
+        # OCR'd pages: the stored line boxes of (path, page), to highlight on the page image.
+        self._read_page_boxes = read_page_boxes
         self._source: SourceRef | None = None
         self._target_page = 0
         self._text_job: Job | None = None
@@ -68,6 +73,8 @@ class SourceViewer(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.pdf_view)
         self.stack.addWidget(self.text_view)
+        self.ocr_view = OcrPageView()
+        self.stack.addWidget(self.ocr_view)
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
         header.addWidget(self.open_button)
@@ -90,7 +97,9 @@ class SourceViewer(QWidget):
         if self._text_job is not None:
             self._text_job.cancel()
             self._text_job = None
-        if source.path.lower().endswith(".pdf"):
+        if source.ocr and source.page and self._read_page_boxes is not None:
+            self._open_ocr_page(source, source.page, self._read_page_boxes)
+        elif source.path.lower().endswith(".pdf"):
             self._open_pdf(source)
         else:
             self._open_text(source)
@@ -115,6 +124,23 @@ class SourceViewer(QWidget):
             # Qt PDF's own page text, so the search matches exactly (line breaks included).
             start, end = found
             self.search_model.setSearchString(page_text[start : min(end, start + HIGHLIGHT_CHARS)])
+        self.shown.emit(source)
+
+    def _open_ocr_page(
+        self, source: SourceRef, page: int, read_boxes: Callable[[str, int], list[TextBox]]
+    ) -> None:
+        """A scan has no text for Qt PDF to search: its page image is shown instead, with the
+        boxes OCR gave the passage's lines."""
+        pdf = None
+        if source.path.lower().endswith(".pdf"):
+            self.pdf_document.close()
+            if self.pdf_document.load(source.path) == QPdfDocument.Error.None_:
+                pdf = self.pdf_document
+        boxes = boxes_for_passage(read_boxes(source.path, page), source.char_start, source.char_end)
+        self.ocr_view.show_page(page_image(source.path, page, pdf), boxes)
+        self.stack.setCurrentWidget(self.ocr_view)
+        if not boxes:
+            self.detail.setText("The passage's lines could not be found on this page.")
         self.shown.emit(source)
 
     def _on_search_model_count_changed(self) -> None:

@@ -27,7 +27,8 @@ EXPECTED_STATUS = {
     "binary.txt": "failed",
     "empty.txt": "no_text",
     "scan.pdf": "no_text",
-    "photo.jpg": "skipped",
+    "photo.jpg": "failed",
+    "clip.mp3": "skipped",
 }
 
 
@@ -60,6 +61,7 @@ def make_mixed_folder(root: Path) -> Path:
     (root / "empty.txt").write_bytes(b"")
     (root / "scan.pdf").write_bytes(make_pdf(["", ""]))
     (root / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
+    (root / "clip.mp3").write_bytes(b"ID3" + b"\0" * 100)
     return root
 
 
@@ -90,7 +92,8 @@ def test_mixed_folder_gets_the_right_status_for_each_file(engine: Engine, tmp_pa
     assert "PDF" in reasons["broken.pdf"]
     assert "binary" in reasons["binary.txt"]
     assert "scanned" in reasons["scan.pdf"]
-    assert "unsupported" in reasons["photo.jpg"]
+    assert "not a valid image" in reasons["photo.jpg"]
+    assert "unsupported" in reasons["clip.mp3"]
     assert engine.library.consistency_report().ok
 
 

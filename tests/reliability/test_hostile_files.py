@@ -151,12 +151,14 @@ def test_a_file_deleted_while_the_folder_is_scanned_fails_then_goes(tmp_path: Pa
     with open_engine(tmp_path / "library") as engine:
         parse = engine._parser_worker().parse
 
-        def parse_and_delete(path: Path) -> ParsedDocument:
+        def parse_and_delete(
+            path: Path, on_step: Callable[[str], None] | None = None
+        ) -> ParsedDocument:
             if path.name == "a3.txt":
                 doomed[0].unlink()  # the walk listed it; it is gone before the ingest looks
             if path == doomed[1]:
                 path.unlink()  # stat and hash saw it; the parser does not
-            return parse(path)
+            return parse(path, on_step)
 
         engine._parser_worker().parse = parse_and_delete  # type: ignore[method-assign]
         report = engine.ingest([folder])

@@ -1,4 +1,4 @@
-"""Word documents (.docx): paragraphs of the main part, titled by core properties or heading."""
+"""Word documents (.docx): the body, then notes, comments, headers and footers; titled."""
 
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ _DC = "{http://purl.org/dc/elements/1.1/}"
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _HEADING_STYLE = re.compile(r"^(title|heading ?\d)$", re.I)
+# Read after the body: footnotes, endnotes and comments (each element once), then headers
+# and footers, which Word repeats on every page but which are indexed once per document.
+_NOTE_PARTS = (
+    ("word/footnotes.xml", "footnote"),
+    ("word/endnotes.xml", "endnote"),
+    ("word/comments.xml", "comment"),
+)
+_HEADER_FOOTER_PART = re.compile(r"^word/(header|footer)\d*\.xml$")
+# Word's own notes that only draw the line above the footnotes.
+_SEPARATOR_NOTES = frozenset({"separator", "continuationSeparator", "continuationNotice"})
 
 
 def parse(path: Path) -> ParsedDocument:
@@ -32,12 +42,13 @@ def parse(path: Path) -> ParsedDocument:
         body = parse_xml(_main_part(archive, path), path, _KIND, "document")
         styles = _style_names(archive, path)
         title = _core_title(archive, path)
+        extra = _notes_and_comments(archive, path) + _headers_and_footers(archive, path)
     w = "{" + namespace(body) + "}"  # transitional and strict OOXML differ only in namespaces
     paragraphs: list[tuple[str, str]] = []
     _walk(body, w, paragraphs)
     if title is None:
         title = next((text for style, text in paragraphs if _is_heading(style, styles)), None)
-    text = "\n\n".join(text for _, text in paragraphs if text.strip())
+    text = "\n\n".join([text for _, text in paragraphs if text.strip()] + extra)
     return ParsedDocument(title=title, pages=(PageText(page=None, text=text),))
 
 
@@ -52,6 +63,39 @@ def _main_part(archive: zipfile.ZipFile, path: Path) -> bytes:
     if data is None:
         raise DocumentError(path, f"damaged or not a valid {_KIND} file (no document part)")
     return data
+
+
+def _notes_and_comments(archive: zipfile.ZipFile, path: Path) -> list[str]:
+    texts: list[str] = []
+    for name, tag in _NOTE_PARTS:
+        data = read_member(archive, name, path)
+        if data is None:
+            continue
+        root = parse_xml(data, path, _KIND, name)
+        w = "{" + namespace(root) + "}"
+        for note in root.iter(f"{w}{tag}"):
+            if note.get(f"{w}type") in _SEPARATOR_NOTES:
+                continue
+            paragraphs: list[tuple[str, str]] = []
+            _walk(note, w, paragraphs)
+            texts += [text for _, text in paragraphs if text.strip()]
+    return texts
+
+
+def _headers_and_footers(archive: zipfile.ZipFile, path: Path) -> list[str]:
+    """Each distinct header and footer text once (sections often share the same one)."""
+    texts: list[str] = []
+    for name in sorted(n for n in archive.namelist() if _HEADER_FOOTER_PART.match(n)):
+        data = read_member(archive, name, path)
+        if data is None:
+            continue
+        root = parse_xml(data, path, _KIND, name)
+        paragraphs: list[tuple[str, str]] = []
+        _walk(root, "{" + namespace(root) + "}", paragraphs)
+        text = "\n".join(text for _, text in paragraphs if text.strip())
+        if text and text not in texts:
+            texts.append(text)
+    return texts
 
 
 def _core_title(archive: zipfile.ZipFile, path: Path) -> str | None:

@@ -93,14 +93,23 @@ class _TextExtractor(HTMLParser):
 
 def parse(path: Path) -> ParsedDocument:
     data = read_text_bytes(path)
+    body, title = html_text(decode_bytes(data, path))
+    return ParsedDocument(title=title, pages=(PageText(page=None, text=body),))
+
+
+def decode_bytes(data: bytes, path: Path) -> str:
+    """An HTML or XHTML file's bytes as text, honouring a declared charset."""
     declared = _CHARSET.search(data[:4096])
-    text = decode_text(data, path, declared.group(1).decode("ascii") if declared else None)
+    return decode_text(data, path, declared.group(1).decode("ascii") if declared else None)
+
+
+def html_text(markup: str) -> tuple[str, str | None]:
+    """(visible text with its block structure, title or first <h1>) of an HTML page."""
     extractor = _TextExtractor()
-    extractor.feed(text)
+    extractor.feed(markup)
     extractor.close()
     body = _tidy("".join(extractor.parts))
-    title = _SPACES.sub(" ", extractor.title).strip() or extractor.first_h1
-    return ParsedDocument(title=title, pages=(PageText(page=None, text=body),))
+    return body, _SPACES.sub(" ", extractor.title).strip() or extractor.first_h1
 
 
 def _tidy(text: str) -> str:

@@ -1,4 +1,4 @@
-"""OpenDocument text (.odt): paragraphs and headings of content.xml, titled by meta.xml."""
+"""OpenDocument text (.odt): paragraphs and headings, then headers and footers; titled."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from embeddinggemma_rag.core.parsing.office import (
     open_archive,
     parse_xml,
     read_member,
+    refuse_encrypted_odf,
 )
 
 SUFFIXES = frozenset({".odt", ".ott"})
@@ -19,6 +20,13 @@ SUFFIXES = frozenset({".odt", ".ott"})
 _KIND = "ODT"
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+# Where styles.xml keeps the page headers and footers (first page, left pages...).
+_HEADERS_FOOTERS = tuple(
+    f"{_STYLE}{kind}{variant}"
+    for kind in ("header", "footer")
+    for variant in ("", "-left", "-first")
+)
 _DC = "{http://purl.org/dc/elements/1.1/}"
 _PARAGRAPHS = (f"{_TEXT}p", f"{_TEXT}h")
 # Comments, the record of deleted text, and footnote marks are not the document's text.
@@ -27,12 +35,15 @@ _SKIPPED = frozenset({f"{_OFFICE}annotation", f"{_TEXT}tracked-changes", f"{_TEX
 
 def parse(path: Path) -> ParsedDocument:
     with open_archive(path, _KIND) as archive:
+        refuse_encrypted_odf(archive, path, _KIND)
         content = read_member(archive, "content.xml", path)
         if content is None:
             raise DocumentError(path, f"damaged or not a valid {_KIND} file (no content.xml)")
         root = parse_xml(content, path, _KIND, "content.xml")
         meta = read_member(archive, "meta.xml", path)
         title = _meta_title(parse_xml(meta, path, _KIND, "meta.xml")) if meta else None
+        styles = read_member(archive, "styles.xml", path)
+        extra = _headers_and_footers(parse_xml(styles, path, _KIND, "styles.xml")) if styles else []
     paragraphs: list[tuple[bool, str]] = []
     body = root.find(f"{_OFFICE}body")
     _walk(root if body is None else body, paragraphs)
@@ -40,8 +51,21 @@ def parse(path: Path) -> ParsedDocument:
         title = next(
             (text.strip() for heading, text in paragraphs if heading and text.strip()), None
         )
-    text = "\n\n".join(text.strip(" ") for _, text in paragraphs if text.strip())
+    text = "\n\n".join([text.strip(" ") for _, text in paragraphs if text.strip()] + extra)
     return ParsedDocument(title=title, pages=(PageText(page=None, text=text),))
+
+
+def _headers_and_footers(styles: Element) -> list[str]:
+    """Each distinct header and footer text once: the page styles repeat them on every page."""
+    texts: list[str] = []
+    for tag in _HEADERS_FOOTERS:
+        for element in styles.iter(tag):
+            paragraphs: list[tuple[bool, str]] = []
+            _walk(element, paragraphs)
+            text = "\n".join(t.strip(" ") for _, t in paragraphs if t.strip())
+            if text and text not in texts:
+                texts.append(text)
+    return texts
 
 
 def _meta_title(meta: Element) -> str | None:

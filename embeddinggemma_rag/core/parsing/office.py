@@ -17,6 +17,7 @@ MAX_MEMBER_BYTES = 200 * 1024 * 1024
 # Password-protected Office files are not zip archives but OLE compound files with this magic.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _WHITESPACE = re.compile(r"\s+")
+_MANIFEST = "{urn:oasis:names:tc:opendocument:xmlns:manifest:1.0}"
 
 
 @contextmanager
@@ -33,6 +34,16 @@ def open_archive(path: Path, kind: str) -> Iterator[zipfile.ZipFile]:
         # zlib/EOF: truncated data; NotImplementedError: an exotic compression method;
         # RuntimeError: an encrypted member; ValueError: inconsistent headers.
         raise DocumentError(path, f"damaged or not a valid {kind} file ({error})") from None
+
+
+def refuse_encrypted_odf(archive: zipfile.ZipFile, path: Path, kind: str) -> None:
+    """An OpenDocument file saved with a password is still a zip, but its manifest declares
+    encryption-data (AES or Blowfish) for the parts, which then read as damaged XML."""
+    data = read_member(archive, "META-INF/manifest.xml", path)
+    if data is not None and b"encryption-data" in data:
+        manifest = parse_xml(data, path, kind, "META-INF/manifest.xml")
+        if manifest.find(f".//{_MANIFEST}encryption-data") is not None:
+            raise DocumentError(path, "password-protected (an encrypted OpenDocument file)")
 
 
 def read_member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes | None:

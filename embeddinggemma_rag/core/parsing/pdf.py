@@ -12,8 +12,9 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedErr
 
 from embeddinggemma_rag.core.documents import PageText, ParsedDocument
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument
-from embeddinggemma_rag.core.parsing import limits
+from embeddinggemma_rag.core.parsing import limits, ocr, pdf_ocr
 from embeddinggemma_rag.core.parsing.encoding import normalise_newlines
+from embeddinggemma_rag.core.parsing.garble import is_garbled
 
 SUFFIXES = frozenset({".pdf"})
 
@@ -72,10 +73,67 @@ def _read(path: Path) -> ParsedDocument:
     pages, failures = _extract_pages(reader, page_count, path)
     if failures == page_count:
         raise DocumentError(path, "damaged or not a valid PDF (no page could be read)")
-    document = ParsedDocument(title=_title(reader), pages=tuple(pages))
+    garbled = [page.page or 0 for page in pages if is_garbled(page.text)]
+    blank = [page.page or 0 for page in pages if not page.text.strip()]
+    if ocr.is_enabled():
+        pages = _read_by_ocr(path, pages, sorted(garbled + blank))
+    unreadable = [page.page or 0 for page in pages if is_garbled(page.text)]
+    pages = [PageText(page.page, "") if is_garbled(page.text) else page for page in pages]
+    still_blank = [
+        page.page or 0
+        for page in pages
+        if not page.text.strip() and (page.page or 0) not in unreadable
+    ]
+    warnings_ = [_garbled_warning(unreadable), _blank_warning(still_blank)]
+    document = ParsedDocument(
+        title=_title(reader),
+        pages=tuple(pages),
+        warning="; ".join(w for w in warnings_ if w) or None,
+    )
     if not document.has_text:
-        raise NoTextDocument(path, "no extractable text (scanned or image-only PDF?)")
+        raise NoTextDocument(path, _no_text_reason(page_count, unreadable))
     return document
+
+
+def _read_by_ocr(path: Path, pages: list[PageText], numbers: list[int]) -> list[PageText]:
+    """`pages` with those numbered `numbers` read again by OCR where OCR found real text."""
+    read = {page.page: page for page in pdf_ocr.read_pages(path, numbers, len(pages))}
+    better = {n: p for n, p in read.items() if p.text.strip() and not is_garbled(p.text)}
+    return [better.get(page.page, page) for page in pages]
+
+
+def _garbled_warning(unreadable: list[int]) -> str | None:
+    if not unreadable:
+        return None
+    how = "" if ocr.is_enabled() else f" ({ocr.why_off()})"
+    return (
+        f"{len(unreadable)} page(s) left out: their text is garbled (fonts without a "
+        f"Unicode map): page {_listed(unreadable)}{how}"
+    )
+
+
+def _blank_warning(blank: list[int]) -> str | None:
+    """Pages left without text in a file that has some: said, so a reader knows which."""
+    if not blank:
+        return None
+    if not ocr.is_enabled():
+        return f"page {_listed(blank)} not read: no text layer ({ocr.why_off()})"
+    return f"OCR found no text on page {_listed(blank)}"
+
+
+def _listed(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
+
+
+def _no_text_reason(page_count: int, unreadable: list[int]) -> str:
+    if unreadable:
+        return (_garbled_warning(unreadable) or "").replace(" page(s) left out", " page(s)")
+    if not ocr.is_enabled():
+        return f"no extractable text (scanned or image-only PDF; {ocr.why_off()})"
+    return (
+        "no extractable text (scanned or image-only PDF: OCR found no text on "
+        f"{page_count} page(s))"
+    )
 
 
 def _extract_pages(reader: PdfReader, page_count: int, path: Path) -> tuple[list[PageText], int]:

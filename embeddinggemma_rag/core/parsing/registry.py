@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import stat
 from collections.abc import Callable, Iterable
@@ -9,7 +10,22 @@ from pathlib import Path
 
 from embeddinggemma_rag.core.documents import ParsedDocument
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument, UnsupportedDocument
-from embeddinggemma_rag.core.parsing import docx, html, limits, markdown, odt, pdf, text
+from embeddinggemma_rag.core.parsing import (
+    docx,
+    epub,
+    html,
+    image,
+    limits,
+    markdown,
+    ods,
+    odt,
+    pdf,
+    slides,
+    tables,
+    text,
+    xlsx,
+)
+from embeddinggemma_rag.core.parsing.garble import remove_control_characters
 
 Parser = Callable[[Path], ParsedDocument]
 
@@ -29,7 +45,7 @@ def register(suffixes: Iterable[str], parser: Parser) -> None:
         _PARSERS[suffix.lower()] = parser
 
 
-for _module in (text, markdown, html, pdf, docx, odt):
+for _module in (text, markdown, html, pdf, docx, odt, image, tables, xlsx, ods, slides, epub):
     register(_module.SUFFIXES, _module.parse)
 
 BUILTIN_SUFFIXES = frozenset(_PARSERS)
@@ -68,11 +84,17 @@ def parse_file(path: Path) -> ParsedDocument:
         _log.exception("parser failed on %s", path)
         detail = " ".join(str(error).split())[:120]
         raise DocumentError(path, f"could not be read ({type(error).__name__}: {detail})") from None
+    # OCR text holds no control codes, and its boxes count characters: it stays as it is.
+    pages = tuple(
+        page if page.ocr else dataclasses.replace(page, text=remove_control_characters(page.text))
+        for page in document.pages
+    )
+    document = dataclasses.replace(document, title=_title(document.title, path), pages=pages)
     if not document.has_text:
         raise NoTextDocument(path, "no extractable text")
     # Whatever the format: a zip or a PDF can unpack to far more text than its size suggests.
     limits.check_text_length(path, sum(len(page.text) for page in document.pages))
-    return ParsedDocument(title=_title(document.title, path), pages=document.pages)
+    return document
 
 
 def _parse_regular_file(path: Path, parser: Parser) -> ParsedDocument:

@@ -6,6 +6,8 @@ import contextlib
 import multiprocessing
 import signal
 import threading
+import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -51,6 +53,9 @@ class ParserWorker:
         memory_mb: int = 2048,
         max_file_mb: int = 512,
         *,
+        ocr: bool = True,
+        ocr_page_seconds: float = 60.0,
+        threads: int = -1,
         _setup_module: str | None = None,
     ) -> None:
         # `_setup_module` is for tests only: a module the child imports before serving, to
@@ -58,6 +63,10 @@ class ParserWorker:
         self.timeout_seconds = timeout_seconds
         self.memory_mb = memory_mb
         self.max_file_mb = max_file_mb
+        # Pages read by OCR each get `ocr_page_seconds` on top of the file's time limit: a
+        # 300-page scan takes minutes, one page that hangs still ends in a timeout.
+        self.ocr_page_seconds = ocr_page_seconds
+        self._ocr_options = sandbox_child.OcrOptions(enabled=ocr, threads=threads)
         self._setup_module = _setup_module
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
@@ -65,9 +74,10 @@ class ParserWorker:
         self._connection: Connection | None = None
         self._closed = False
 
-    def parse(self, path: Path) -> ParsedDocument:
+    def parse(self, path: Path, on_step: Callable[[str], None] | None = None) -> ParsedDocument:
         """Parse one file in the child. Raises DocumentError subclasses, or Cancelled when
-        `close` is called meanwhile (from another thread)."""
+        `close` is called meanwhile (from another thread). `on_step` hears of slow steps
+        ("reading page 3 of 40 by OCR") as they start."""
         path = Path(path)
         self._check_size(path)
         with self._lock:
@@ -81,7 +91,7 @@ class ParserWorker:
                     self._stop_child(graceful=False)
                     connection = self._ensure_child(path)
                     connection.send(str(path))
-                return self._receive(connection, path)
+                return self._receive(connection, path, on_step or (lambda _message: None))
             except DocumentError:
                 if self._closed:  # the failure is the kill that close() did: not the file's fault
                     raise Cancelled() from None
@@ -127,18 +137,33 @@ class ParserWorker:
                 path, f"file too large ({size // (1024 * 1024)} MB, limit {self.max_file_mb} MB)"
             )
 
-    def _receive(self, connection: Connection, path: Path) -> ParsedDocument:
+    def _receive(
+        self, connection: Connection, path: Path, on_step: Callable[[str], None]
+    ) -> ParsedDocument:
+        deadline = time.monotonic() + self.timeout_seconds
+        step: str | None = None
         try:
-            if not connection.poll(self.timeout_seconds):
-                self._stop_child(graceful=False)
-                raise DocumentError(path, f"timed out after {self.timeout_seconds:g} s")
-            reply = connection.recv()
+            while True:
+                if not connection.poll(max(0.0, deadline - time.monotonic())):
+                    self._stop_child(graceful=False)
+                    raise DocumentError(path, self._timeout_reason(step))
+                reply = connection.recv()
+                if not isinstance(reply, sandbox_child.ParseStep):
+                    break
+                step = reply.message
+                deadline = time.monotonic() + self.ocr_page_seconds
+                on_step(step)
         except (EOFError, OSError):  # the child died: the pipe closed under us
             raise DocumentError(path, self._death_reason()) from None
         if isinstance(reply, ParsedDocument):
             return reply
         status, reason = reply
         raise _ERRORS.get(status, DocumentError)(path, reason)
+
+    def _timeout_reason(self, step: str | None) -> str:
+        if step is None:
+            return f"timed out after {self.timeout_seconds:g} s"
+        return f"timed out after {self.ocr_page_seconds:g} s {step}"
 
     def _ensure_child(self, path: Path) -> Connection:
         if self._closed:
@@ -149,7 +174,7 @@ class ParserWorker:
         parent_end, child_end = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=sandbox_child.serve,
-            args=(child_end, self.memory_mb, self._setup_module),
+            args=(child_end, self.memory_mb, self._setup_module, self._ocr_options),
             name="embeddinggemma-rag-parser",
             daemon=True,  # never outlive the app, even when it exits without close()
         )

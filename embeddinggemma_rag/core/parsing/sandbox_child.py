@@ -6,11 +6,13 @@ import contextlib
 import importlib
 import os
 import signal
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from embeddinggemma_rag.core.documents import ParsedDocument
 from embeddinggemma_rag.core.errors import DocumentError
+from embeddinggemma_rag.core.parsing import ocr
 from embeddinggemma_rag.core.parsing.registry import parse_file
 
 READY = "ready"  # sent once, when the child is set up and waits for paths
@@ -19,13 +21,35 @@ _OUT_OF_MEMORY = (DocumentError.status, "ran out of memory while parsing")
 Reply = ParsedDocument | tuple[str, str]  # a document, or (status, reason) of a DocumentError
 
 
-def serve(connection: Connection, memory_mb: int, setup_module: str | None) -> None:
+@dataclass(frozen=True)
+class ParseStep:
+    """Sent before each slow step of one file (a page read by OCR): what is being done. The
+    parent shows it and gives the step its own time limit."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    enabled: bool = True
+    threads: int = -1  # onnxruntime's intra-op threads; -1 for its default
+
+
+def serve(
+    connection: Connection,
+    memory_mb: int,
+    setup_module: str | None,
+    ocr_options: OcrOptions | None = None,
+) -> None:
     """Entry point of the child (module level, so that spawn and frozen apps can import it).
 
-    Protocol: the parent sends a path as str and gets a Reply; None or a closed pipe ends it.
+    Protocol: the parent sends a path as str and gets any number of ParseStep, then a Reply;
+    None or a closed pipe ends it.
     """
     # Ctrl+C in a terminal reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    options = ocr_options or OcrOptions()
+    ocr.configure(options.enabled, options.threads, lambda m: connection.send(ParseStep(m)))
     if setup_module:
         importlib.import_module(setup_module)
     _limit_memory(memory_mb)

@@ -12,7 +12,7 @@ SUFFIXES = frozenset(
         # prose and logs
         ".txt", ".text", ".log", ".rst", ".adoc", ".org", ".tex", ".bib", ".srt", ".vtt",
         # data and configuration
-        ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml", ".ini", ".cfg",
+        ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml", ".ini", ".cfg",
         ".conf", ".properties", ".xml", ".xsd", ".graphql", ".proto",
         # source code
         ".py", ".pyi", ".ipynb", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".java", ".kt",

@@ -84,3 +84,17 @@ def make_zip(members: dict[str, str | bytes]) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data.encode("utf-8") if isinstance(data, str) else data)
     return out.getvalue()
+
+
+def with_members(archive_bytes: bytes, members: dict[str, str | bytes]) -> bytes:
+    """The same zip with `members` added (or replaced)."""
+    kept: dict[str, str | bytes] = {}
+    with zipfile.ZipFile(io.BytesIO(archive_bytes)) as archive:
+        for name in archive.namelist():
+            kept[name] = archive.read(name)
+    return make_zip({**kept, **members})
+
+
+def docx_part(root: str, children: str) -> str:
+    """A DOCX part such as <w:footnotes> or <w:hdr> holding `children`."""
+    return f'<w:{root} xmlns:w="{W_NS}">{children}</w:{root}>'

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from pypdf import PdfReader, PdfWriter
 
 
-def make_pdf(pages: Sequence[str], title: str | None = None) -> bytes:
+def make_pdf(pages: Sequence[str], title: str | None = None, win_ansi: bool = False) -> bytes:
     """One page per string, each line in Helvetica; an empty string gives a page without text
-    (it only paints a rectangle, like a scan with no text layer)."""
+    (it only paints a rectangle, like a scan with no text layer). `win_ansi` declares the
+    font's encoding as WinAnsi, so every cp1252 character comes back as written."""
     objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]  # 2 is filled in below
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")  # object 3
+    encoding = b" /Encoding /WinAnsiEncoding" if win_ansi else b""
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica%s >>" % encoding)
     kids = []
     for text in pages:
         stream = _content_stream(text)

@@ -49,3 +49,17 @@ register([".exit"], _exit)
 register([".hog"], _hog)
 register([".killed"], _killed)
 register([".pid"], _pid)
+
+
+def _slow_pages(path: Path) -> ParsedDocument:
+    """Announces pages as OCR does, each taking the seconds written in the file, one per line."""
+    from embeddinggemma_rag.core.parsing import ocr
+
+    delays = [float(line) for line in path.read_text().split()]
+    for number, delay in enumerate(delays, start=1):
+        ocr.announce(f"reading page {number} of {len(delays)} by OCR")
+        time.sleep(delay)
+    return ParsedDocument(title=None, pages=(PageText(None, "all pages read"),))
+
+
+register([".slowpages"], _slow_pages)

@@ -6,7 +6,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from office_factory import docx_paragraph, make_docx, make_odt, make_zip
+from office_factory import (
+    ODF_NS,
+    docx_paragraph,
+    docx_part,
+    make_docx,
+    make_odt,
+    make_zip,
+    with_members,
+)
 
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument
 from embeddinggemma_rag.core.parsing import office, parse_file
@@ -147,3 +155,76 @@ def test_entity_expansion_bomb_fails_fast(tmp_path: Path) -> None:
 def test_docx_without_text_has_no_text(tmp_path: Path) -> None:
     with pytest.raises(NoTextDocument):
         parse_file(write(tmp_path / "blank.docx", make_docx(docx_paragraph(""))))
+
+
+def test_docx_notes_comments_headers_and_footers_are_read_once(tmp_path: Path) -> None:
+    body = docx_paragraph("The body mentions the lighthouse.")
+    notes = (
+        '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
+        "</w:footnote>"
+        '<w:footnote w:id="1">' + docx_paragraph("Footnote: the keeper was Ada.") + "</w:footnote>"
+    )
+    header = docx_part("hdr", docx_paragraph("Harbour Board — confidential"))
+    data = with_members(
+        make_docx(body),
+        {
+            "word/footnotes.xml": docx_part("footnotes", notes),
+            "word/endnotes.xml": docx_part(
+                "endnotes",
+                '<w:endnote w:id="2">' + docx_paragraph("Endnote: 1887.") + "</w:endnote>",
+            ),
+            "word/comments.xml": docx_part(
+                "comments",
+                '<w:comment w:id="0">' + docx_paragraph("Check the date.") + "</w:comment>",
+            ),
+            # Two sections with the same header: its text is indexed once.
+            "word/header1.xml": header,
+            "word/header2.xml": header,
+            "word/footer1.xml": docx_part("ftr", docx_paragraph("Page footer text")),
+        },
+    )
+    text = parse_file(write(tmp_path / "notes.docx", data)).text
+    for expected in (
+        "lighthouse",
+        "keeper was Ada",
+        "Endnote: 1887",
+        "Check the date",
+        "Page footer",
+    ):
+        assert expected in text
+    assert text.count("Harbour Board") == 1
+    assert text.index("lighthouse") < text.index("keeper")
+
+
+def test_odt_headers_and_footers_are_read_once(tmp_path: Path) -> None:
+    style_ns = 'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"'
+    styles = (
+        f"<office:document-styles {ODF_NS} {style_ns}><office:master-styles>"
+        '<style:master-page style:name="Standard">'
+        "<style:header><text:p>Ministry of Tides</text:p></style:header>"
+        "<style:footer><text:p>Printed in Brest</text:p></style:footer></style:master-page>"
+        '<style:master-page style:name="Other">'
+        "<style:header><text:p>Ministry of Tides</text:p></style:header></style:master-page>"
+        "</office:master-styles></office:document-styles>"
+    )
+    data = with_members(make_odt("<text:p>Body about tides.</text:p>"), {"styles.xml": styles})
+    text = parse_file(write(tmp_path / "tides.odt", data)).text
+    assert "Body about tides." in text and "Printed in Brest" in text
+    assert text.count("Ministry of Tides") == 1
+
+
+def test_encrypted_odt_is_password_protected(tmp_path: Path) -> None:
+    manifest = (
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+        '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="AAAA">'
+        '<manifest:algorithm manifest:algorithm-name="Blowfish CFB" '
+        'manifest:initialisation-vector="AAAA"/></manifest:encryption-data>'
+        "</manifest:file-entry></manifest:manifest>"
+    )
+    data = with_members(
+        make_odt("<text:p>x</text:p>"),
+        {"content.xml": b"\x8f\x12garbage-ciphertext", "META-INF/manifest.xml": manifest},
+    )
+    with pytest.raises(DocumentError, match="password-protected"):
+        parse_file(write(tmp_path / "secret.odt", data))

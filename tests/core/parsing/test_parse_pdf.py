@@ -107,4 +107,6 @@ def test_image_only_pdf_has_no_text(tmp_path: Path) -> None:
         parse_file(write(tmp_path / "scan.pdf", make_pdf(["", ""])))
 
     assert raised.value.status == "no_text"
-    assert raised.value.reason == "no extractable text (scanned or image-only PDF?)"
+    assert raised.value.reason == (
+        "no extractable text (scanned or image-only PDF: OCR found no text on 2 page(s))"
+    )
