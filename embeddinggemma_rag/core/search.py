@@ -8,12 +8,13 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.keyword_text import MAX_QUERY_TOKENS, QueryToken, query_tokens
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.settings import SEARCH_MODES
 
@@ -35,7 +36,8 @@ QueryVector = npt.ArrayLike | Callable[[], npt.ArrayLike] | None
 RRF_K = 60
 # A pasted paragraph must not become a query of hundreds of OR terms: BM25 over that many
 # terms is slow and the tail words add nothing but noise.
-MAX_QUERY_TERMS = 32
+MAX_QUERY_TERMS = MAX_QUERY_TOKENS
+_T = TypeVar("_T")
 
 # Keyword search drops a query word found in more than this share of the chunks (and in more
 # than COMMON_TERM_MIN_CHUNKS) while rarer words remain. FTS5 scores every chunk that holds a
@@ -49,13 +51,14 @@ COMMON_TERM_FRACTION = 0.2
 # every word, and the cut never changes what a few hundred chunks return.
 COMMON_TERM_MIN_CHUNKS = 1000
 
-# Unicode word characters, the same notion of a word as FTS5's unicode61 tokenizer, which
-# also splits on '_' (a quoted "a_b" is then the phrase a b, which is what the user meant).
+# Unicode word characters: words as a person reads them in spaced scripts.
 _WORD = re.compile(r"\w+")
 
 
 def query_terms(text: str) -> list[str]:
-    """The distinct words of free user text, in order, at most `MAX_QUERY_TERMS`."""
+    """The distinct words of free user text, in order, at most `MAX_QUERY_TERMS`: for the
+    answerer's word-overlap check. Keyword search itself uses `keyword_text.query_tokens`,
+    which also splits Chinese and Thai, and the highlighting `keyword_text.token_spans`."""
     # NFKC first, so a decomposed 'é' or a full-width digit reads as the indexed text does.
     words = _WORD.findall(unicodedata.normalize("NFKC", text))
     # Keyed by lower(), not casefold(): unicode61 folds case but keeps 'ß', which casefold()
@@ -69,32 +72,23 @@ def query_terms(text: str) -> list[str]:
 
 
 def fts5_query(text: str) -> str:
-    """An FTS5 MATCH expression for free text: each word quoted, joined with OR.
+    """An FTS5 MATCH expression for free text: its keyword tokens, each quoted, joined with OR.
     See `fts5_match`."""
-    return fts5_match(query_terms(text))
+    return fts5_match(query_tokens(text))
 
 
-def fts5_match(terms: Sequence[str]) -> str:
-    """An FTS5 MATCH expression for words (from `query_terms`): each quoted, joined with OR.
+def fts5_match(tokens: Sequence[QueryToken]) -> str:
+    """An FTS5 MATCH expression for tokens (from `keyword_text.query_tokens`), joined with OR.
 
-    Quoting makes every word a plain string, so user punctuation (quotes, `*`, `-`, `:`,
+    Quoting makes every token a plain string, so user punctuation (quotes, `*`, `-`, `:`,
     parentheses) and words like NEAR, AND, NOT can never be read as FTS5 syntax. OR keeps
-    passages that hold only some of the words; BM25 ranks those with more of them first.
+    passages that hold only some of the tokens; BM25 ranks those with more of them first.
     Returns "" when the text holds no word at all: the caller must then not search.
     """
-    # Words hold no '"' (not a word character), so quoting needs no escaping.
-    return " OR ".join(f'"{term}"' for term in terms)
+    return " OR ".join(token.fts5() for token in tokens)
 
 
-def index_token(term: str) -> str:
-    """A query word as FTS5's unicode61 tokenizer with remove_diacritics 2 stores it: lower
-    case, accents dropped. Used only to look up how common a word is; a word it spells
-    differently from FTS5 is merely counted as rare and kept, never lost."""
-    decomposed = unicodedata.normalize("NFD", term.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def selective_terms(terms: Sequence[str], chunk_counts: Sequence[int], total: int) -> list[str]:
+def selective_terms(terms: Sequence[_T], chunk_counts: Sequence[int], total: int) -> list[_T]:
     """The words worth scoring: those not in most chunks (see COMMON_TERM_FRACTION).
 
     `chunk_counts[i]` is how many of the `total` chunks hold `terms[i]`. When every word is

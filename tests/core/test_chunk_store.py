@@ -47,7 +47,7 @@ def test_schema_and_pragmas(store: SqliteChunkStore, tmp_path: Path) -> None:
     assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
     db = sqlite3.connect(tmp_path / "library.sqlite3")
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-    assert {"meta", "sources", "documents", "chunks", "chunks_fts"} <= tables
+    assert {"meta", "sources", "documents", "chunks", "chunks_keywords"} <= tables
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
     conn = store._db()

@@ -84,7 +84,7 @@ def test_fuse_ranked_per_mode() -> None:
 
 
 def test_selective_terms_drop_common_words_but_never_all() -> None:
-    from embeddinggemma_rag.core.search import index_token, selective_terms
+    from embeddinggemma_rag.core.search import selective_terms
 
     terms = ["what", "is", "the", "warranty"]
     assert selective_terms(terms, [30_000, 60_000, 99_000, 40], 100_000) == ["warranty"]
@@ -93,4 +93,3 @@ def test_selective_terms_drop_common_words_but_never_all() -> None:
     assert selective_terms(["the", "is"], [99_000, 60_000], 100_000) == ["is"]
     assert selective_terms(terms, [900, 900, 900, 40], 1_000) == terms
     assert selective_terms([], [], 0) == []
-    assert index_token("CAFÉ") == "cafe" and index_token("Straße") == "straße"
