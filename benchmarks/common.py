@@ -53,6 +53,11 @@ class Context:
     quick: bool
     threads: int
     cache: Path = CACHE
+    # Retrieval: the embedding model folder, BEIR folders (or folders of them), and the
+    # most documents ingested per set.
+    embedding_model: Path | None = None
+    eval_sets: tuple[Path, ...] = ()
+    max_docs: int = 1500
 
     def repeats(self, full: int, quick: int = 1) -> int:
         return quick if self.quick else full

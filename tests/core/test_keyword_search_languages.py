@@ -159,3 +159,22 @@ def test_the_keyword_index_follows_deletes_and_replacements(tmp_path: Path) -> N
         assert store.keyword_search("内容", 5) == [] and store.integrity_ok()
     finally:
         store.close()
+
+
+def test_every_chunk_is_found_by_its_document_title_and_english_stems(tmp_path: Path) -> None:
+    store = SqliteChunkStore(tmp_path / "s.sqlite3")
+    try:
+        texts = ["The pumps were serviced in May.", "Spare seals are kept in the shed."]
+        chunks = [Chunk(t, 40 * i, 40 * i + len(t), 1, 1, 8) for i, t in enumerate(texts)]
+        titled = DocumentRecord("/m.txt", 1, 1, "h", "Maintenance log", FileStatus.INDEXED)
+        store.replace_document(titled, chunks, unit_vectors(2))
+        assert len(store.keyword_search("maintenance", 5)) == 2  # the title is not in the text
+        assert [store.chunks_by_ids([i])[0].text for i, _ in store.keyword_search("seal", 5)] == [
+            texts[1]
+        ]
+        assert (
+            store.chunks_by_ids([store.keyword_search("servicing pump", 5)[0][0]])[0].text
+            == (texts[0])
+        )
+    finally:
+        store.close()
