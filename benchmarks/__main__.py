@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1500,
         help="retrieval: larger corpora keep their relevant documents plus a seeded sample",
     )
+    parser.add_argument(
+        "--max-queries",
+        type=int,
+        default=0,
+        help="retrieval: a seeded sample of this many queries per set (default: all)",
+    )
     args = parser.parse_args(argv)
     wanted = args.only.split(",") if args.only else DEFAULT_SECTIONS
     unknown = set(wanted) - set(SECTIONS)
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         embedding_model=args.embedding_model,
         eval_sets=tuple(args.sets),
         max_docs=args.max_docs,
+        max_queries=args.max_queries,
     )
     header = {"machine": machine(), "threads": ctx.threads, "load_before": load_average()}
     started = time.monotonic()
@@ -97,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = "python -m benchmarks" + (" --quick" if args.quick else "")
     command += f" --only {args.only}" if args.only else ""
+    if "retrieval" in wanted:
+        command += f" --max-docs {args.max_docs}" if args.max_docs != 1500 else ""
+        command += f" --max-queries {args.max_queries}" if args.max_queries else ""
+        command += "".join(f" --sets {folder}" for folder in args.sets)
     from benchmarks import report
 
     json_path, md_path = report.write(RESULTS, sections, header, command)

@@ -58,6 +58,7 @@ class Context:
     embedding_model: Path | None = None
     eval_sets: tuple[Path, ...] = ()
     max_docs: int = 1500
+    max_queries: int = 0  # 0: every query
 
     def repeats(self, full: int, quick: int = 1) -> int:
         return quick if self.quick else full

@@ -4,7 +4,8 @@ through the app's own ingest (one file per document) and its own search.
 Each set is ingested once into a scratch library, cached per (set, documents, embedding model
 hash, chunk settings), with its query vectors beside it: re-running to tune fusion only searches.
 Corpora over `--max-docs` documents are cut to a fixed subset: every document some query
-judges relevant, then a seeded sample of the others (the report says so).
+judges relevant, then a seeded sample of the others (the report says so). `--max-queries`
+first keeps a seeded sample of the queries, so the subset needs fewer relevant documents.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def find_sets(folders: list[Path]) -> list[Path]:
     return found
 
 
-def load_set(folder: Path, max_docs: int) -> BeirSet:
+def load_set(folder: Path, max_docs: int, max_queries: int = 0) -> BeirSet:
     documents: dict[str, tuple[str, str]] = {}
     with open(folder / "corpus.jsonl", encoding="utf-8") as lines:
         for line in lines:
@@ -84,6 +85,11 @@ def load_set(folder: Path, max_docs: int) -> BeirSet:
             if str(row["_id"]) in qrels:
                 queries[str(row["_id"])] = row["text"]
     corpus_size = len(documents)
+    if 0 < max_queries < len(queries):
+        kept_queries = sorted(queries)
+        random.Random(SUBSET_SEED).shuffle(kept_queries)
+        queries = {q: queries[q] for q in sorted(kept_queries[:max_queries])}
+        qrels = {q: qrels[q] for q in queries}
     if len(documents) > max_docs:
         relevant = {d for judged in qrels.values() for d in judged}
         others = sorted(set(documents) - relevant)
@@ -147,11 +153,11 @@ def scratch_library(beir: BeirSet, settings: Any, model_id: str) -> Path:
     return CACHE / "retrieval" / f"{beir.name}-{digest}"
 
 
-def evaluate_set(folder: Path, model: Path, ctx: Context, max_docs: int) -> dict[str, Any]:
+def evaluate_set(folder: Path, model: Path, ctx: Context) -> dict[str, Any]:
     from embeddinggemma_rag.core.engine import Engine
     from embeddinggemma_rag.core.settings import Settings
 
-    beir = load_set(folder, max_docs)
+    beir = load_set(folder, ctx.max_docs, ctx.max_queries)
     settings = Settings(data_dir=CACHE / "unused", embedding_model=model, threads=ctx.threads)
     engine = Engine(settings)
     model_id = engine.embedder.model_id
@@ -230,12 +236,13 @@ def run(ctx: Context) -> Section:
         chunk_tokens=defaults.chunk_tokens,
         chunk_overlap_tokens=defaults.chunk_overlap_tokens,
         max_docs=ctx.max_docs,
+        max_queries=ctx.max_queries,
         sets={},
     )
     for folder in sets:
         log(f"retrieval: {folder.name}")
         load_before = load_average()
-        figures = evaluate_set(folder, Path(model), ctx, ctx.max_docs)
+        figures = evaluate_set(folder, Path(model), ctx)
         figures["load"] = [load_before, load_average()]
         section.details["sets"][folder.name] = figures
         subset = (
