@@ -94,7 +94,10 @@ def snippet(text: str, pattern: list[QueryToken] | None, width: int = 320) -> st
         return flat
     spans = marked_spans(flat, pattern)
     start = max(0, (spans[0][0] if spans else 0) - width // 3)
-    start = flat.rfind(" ", 0, start) + 1 if start else 0
+    if start:
+        # Start at a word when one begins nearby; Chinese or Thai have no spaces to find.
+        space = flat.rfind(" ", max(0, start - 40), start)
+        start = space + 1 if space >= 0 else start
     cut = flat[start : start + width]
     return ("…" if start else "") + cut.rstrip() + "…"
 
