@@ -59,8 +59,9 @@ CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 # on SciFact it took keyword nDCG@10 from 0.661 to 0.691 (README, Performance). keyword_text()
 # is a Python function every connection registers (SqliteChunkStore._db). Created, and
 # re-created when KEYWORD_INDEX_VERSION changes, by `_migrate_keyword_index`.
+_KEYWORD_TOKENIZER = "porter ascii"
 _KEYWORD_INDEX = (
-    "CREATE VIRTUAL TABLE chunks_keywords USING fts5(text, tokenize='porter ascii')",
+    f"CREATE VIRTUAL TABLE chunks_keywords USING fts5(text, tokenize='{_KEYWORD_TOKENIZER}')",
     """CREATE TRIGGER chunks_keywords_ai AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_keywords(rowid, text) VALUES (new.id, keyword_text(new.text, (
         SELECT title FROM documents WHERE id = new.document_id))); END""",
@@ -229,6 +230,16 @@ class SqliteChunkStore:
                 db.execute(
                     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab "
                     "USING fts5vocab(main, chunks_keywords, 'row')"
+                )
+                # FTS5's own Porter stemmer, for the query's tokens: the vocabulary holds
+                # stems, and a word looked up unstemmed ("does" for "doe") escaped the cut.
+                db.execute(
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING fts5(text, "
+                    f"tokenize='{_KEYWORD_TOKENIZER}')"
+                )
+                db.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems_vocab "
+                    "USING fts5vocab(temp, query_stems, 'instance')"
                 )
             except BaseException:
                 db.close()
@@ -413,7 +424,11 @@ class SqliteChunkStore:
             return []
         db = self._db()
         # A prefix token (a Chinese character alone) stands for many index terms: never cut.
-        counts = [0 if t.prefix else self._chunks_holding(db, t.text) for t in tokens]
+        stems = self._stems(db, [t.text for t in tokens])
+        counts = [
+            0 if t.prefix else self._chunks_holding(db, stem)
+            for t, stem in zip(tokens, stems, strict=True)
+        ]
         total = self._chunk_total(db) if max(counts) > COMMON_TERM_MIN_CHUNKS else 0
         query = fts5_match(selective_terms(tokens, counts, total))
         if under is None:
@@ -433,6 +448,16 @@ class SqliteChunkStore:
             )
             rows = db.execute(sql, (query, *params, k))
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    @staticmethod
+    def _stems(db: sqlite3.Connection, tokens: list[str]) -> list[str]:
+        """Each token as the index stores it. Tokens are single FTS5 tokens (see
+        keyword_text), so the n-th instance is the n-th token's stem."""
+        db.execute("DELETE FROM temp.query_stems")
+        db.execute("INSERT INTO temp.query_stems(rowid, text) VALUES (1, ?)", (" ".join(tokens),))
+        sql = "SELECT offset, term FROM temp.query_stems_vocab"
+        stems = dict(db.execute(sql).fetchall())
+        return [stems.get(n, token) for n, token in enumerate(tokens)]
 
     @staticmethod
     def _chunks_holding(db: sqlite3.Connection, token: str) -> int:
