@@ -12,6 +12,7 @@ import os
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from benchmarks.common import CACHE, RESULTS, Context, Section, load_average, log, machine
 
@@ -25,7 +26,11 @@ SECTIONS = {
     "answer": "benchmarks.answer_speed",
     "answer_load": "benchmarks.answer_load",
     "startup": "benchmarks.startup",
+    # Not in the default run: it needs a real embedding model and takes an hour the first
+    # time (ingesting the sets); `--only retrieval`.
+    "retrieval": "benchmarks.retrieval",
 }
+DEFAULT_SECTIONS = [name for name in SECTIONS if name != "retrieval"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,15 +38,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer sizes and rounds (minutes)")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SECTIONS)}")
     parser.add_argument("--threads", type=int, default=None, help="default: physical cores")
+    parser.add_argument(
+        "--embedding-model",
+        type=Path,
+        default=os.environ.get("EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL"),
+        help="retrieval: embedding model folder (default $EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL)",
+    )
+    parser.add_argument(
+        "--sets",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="retrieval: BEIR folders or folders of them (default ../shared/eval)",
+    )
+    parser.add_argument(
+        "--max-docs",
+        type=int,
+        default=1500,
+        help="retrieval: larger corpora keep their relevant documents plus a seeded sample",
+    )
+    parser.add_argument(
+        "--max-queries",
+        type=int,
+        default=0,
+        help="retrieval: a seeded sample of this many queries per set (default: all)",
+    )
     args = parser.parse_args(argv)
-    wanted = args.only.split(",") if args.only else list(SECTIONS)
+    wanted = args.only.split(",") if args.only else DEFAULT_SECTIONS
     unknown = set(wanted) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     _isolate_from_user_folders()
     from embeddinggemma_rag.core.paths import physical_cores
 
-    ctx = Context(quick=args.quick, threads=args.threads or physical_cores())
+    ctx = Context(
+        quick=args.quick,
+        threads=args.threads or physical_cores(),
+        embedding_model=args.embedding_model,
+        eval_sets=tuple(args.sets),
+        max_docs=args.max_docs,
+        max_queries=args.max_queries,
+    )
     header = {"machine": machine(), "threads": ctx.threads, "load_before": load_average()}
     started = time.monotonic()
     sections: list[Section] = []
@@ -70,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = "python -m benchmarks" + (" --quick" if args.quick else "")
     command += f" --only {args.only}" if args.only else ""
+    if "retrieval" in wanted:
+        command += f" --max-docs {args.max_docs}" if args.max_docs != 1500 else ""
+        command += f" --max-queries {args.max_queries}" if args.max_queries else ""
+        command += "".join(f" --sets {folder}" for folder in args.sets)
     from benchmarks import report
 
     json_path, md_path = report.write(RESULTS, sections, header, command)

@@ -76,6 +76,12 @@ class Context:
     quick: bool
     threads: int
     cache: Path = CACHE
+    # Retrieval: the embedding model folder, BEIR folders (or folders of them), and the
+    # most documents ingested per set.
+    embedding_model: Path | None = None
+    eval_sets: tuple[Path, ...] = ()
+    max_docs: int = 1500
+    max_queries: int = 0  # 0: every query
 
     def repeats(self, full: int, quick: int = 1) -> int:
         return quick if self.quick else full

@@ -145,9 +145,9 @@ def measure_every_word(library: Any, db: Path, texts: list[str]) -> dict[str, An
     conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
     pool = max(K * 4, 20)
     every_word_sql = (
-        "SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f "
+        "SELECT f.rowid, bm25(chunks_keywords) AS score FROM chunks_keywords f "
         "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
-        "WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?"
+        "WHERE chunks_keywords MATCH ? ORDER BY score LIMIT ?"
     )
     times, overlap = [], []
     for text in texts:

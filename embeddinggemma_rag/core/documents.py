@@ -89,7 +89,7 @@ class SearchHit:
     title: str
     page: int | None
     page_end: int | None
-    score: float  # the search mode's score: fused RRF (hybrid), cosine (vector) or BM25
+    score: float  # the mode's score: fused (hybrid, search.fuse_scores), cosine or BM25
     text: str
     char_start: int
     char_end: int

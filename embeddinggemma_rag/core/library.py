@@ -84,8 +84,20 @@ class OpenReport:
     removed: int  # vectors the saved index had and SQLite no longer has
     vectors: int  # in the index once open
     seconds: float
+    # Chunks whose keyword index was rebuilt from their stored text (a library from before
+    # search in every language); 0 on every later open.
+    keywords_reindexed: int = 0
 
     def describe(self) -> str:
+        vectors = self._describe_vectors()
+        if self.keywords_reindexed:
+            return (
+                f"Rebuilt the keyword index for search in every language: "
+                f"{self.keywords_reindexed} passages, nothing re-embedded. {vectors}"
+            )
+        return vectors
+
+    def _describe_vectors(self) -> str:
         if self.rebuilt and not self.vectors:
             return "The vector index is empty."
         if self.rebuilt:
@@ -226,7 +238,15 @@ class Library:
             store.close()
             raise
         seconds = time.perf_counter() - started
-        report = OpenReport(bool(reason), reason, added, removed, index.ntotal, seconds)
+        report = OpenReport(
+            bool(reason),
+            reason,
+            added,
+            removed,
+            index.ntotal,
+            seconds,
+            store.keyword_chunks_reindexed,
+        )
         library = cls(data_dir, store, index, embedding_model_id, report)
         if library._unsaved:
             library._save_index_if_possible()  # so the next open loads instead of repairing

@@ -1,19 +1,20 @@
-"""How a query becomes ranked passages: safe FTS5 queries, scopes, RRF and hit assembly."""
+"""How a query becomes ranked passages: safe FTS5 queries, scopes, fusion and hit assembly."""
 
 from __future__ import annotations
 
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.keyword_text import MAX_QUERY_TOKENS, QueryToken, query_tokens
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.settings import SEARCH_MODES
 
@@ -31,11 +32,15 @@ SubmitKeyword = Callable[[Callable[[], KeywordRanked]], "Future[KeywordRanked]"]
 # The query's 768-d vector, or a function that embeds the query (see `search_chunks`).
 QueryVector = npt.ArrayLike | Callable[[], npt.ArrayLike] | None
 
-# Reciprocal rank fusion's constant from Cormack et al. (2009); GPT4All LocalDocs uses it too.
-RRF_K = 60
+# Hybrid search ranks by 0.8 x cosine + 0.2 x (BM25 / the query's best BM25). Reciprocal rank
+# fusion (k = 60, equal weights) gave a weak keyword list the vector list's weight and lost to
+# vector search alone on SciFact and XQuAD zh/th; scores carry how sure each side is, ranks do
+# not. Tuned on ../shared/eval with the real model (README, Performance).
+HYBRID_VECTOR_WEIGHT = 0.8
 # A pasted paragraph must not become a query of hundreds of OR terms: BM25 over that many
 # terms is slow and the tail words add nothing but noise.
-MAX_QUERY_TERMS = 32
+MAX_QUERY_TERMS = MAX_QUERY_TOKENS
+_T = TypeVar("_T")
 
 # Keyword search drops a query word found in more than this share of the chunks (and in more
 # than COMMON_TERM_MIN_CHUNKS) while rarer words remain. FTS5 scores every chunk that holds a
@@ -49,13 +54,14 @@ COMMON_TERM_FRACTION = 0.2
 # every word, and the cut never changes what a few hundred chunks return.
 COMMON_TERM_MIN_CHUNKS = 1000
 
-# Unicode word characters, the same notion of a word as FTS5's unicode61 tokenizer, which
-# also splits on '_' (a quoted "a_b" is then the phrase a b, which is what the user meant).
+# Unicode word characters: words as a person reads them in spaced scripts.
 _WORD = re.compile(r"\w+")
 
 
 def query_terms(text: str) -> list[str]:
-    """The distinct words of free user text, in order, at most `MAX_QUERY_TERMS`."""
+    """The distinct words of free user text, in order, at most `MAX_QUERY_TERMS`: for the
+    answerer's word-overlap check. Keyword search itself uses `keyword_text.query_tokens`,
+    which also splits Chinese and Thai, and the highlighting `keyword_text.token_spans`."""
     # NFKC first, so a decomposed 'é' or a full-width digit reads as the indexed text does.
     words = _WORD.findall(unicodedata.normalize("NFKC", text))
     # Keyed by lower(), not casefold(): unicode61 folds case but keeps 'ß', which casefold()
@@ -69,32 +75,23 @@ def query_terms(text: str) -> list[str]:
 
 
 def fts5_query(text: str) -> str:
-    """An FTS5 MATCH expression for free text: each word quoted, joined with OR.
+    """An FTS5 MATCH expression for free text: its keyword tokens, each quoted, joined with OR.
     See `fts5_match`."""
-    return fts5_match(query_terms(text))
+    return fts5_match(query_tokens(text))
 
 
-def fts5_match(terms: Sequence[str]) -> str:
-    """An FTS5 MATCH expression for words (from `query_terms`): each quoted, joined with OR.
+def fts5_match(tokens: Sequence[QueryToken]) -> str:
+    """An FTS5 MATCH expression for tokens (from `keyword_text.query_tokens`), joined with OR.
 
-    Quoting makes every word a plain string, so user punctuation (quotes, `*`, `-`, `:`,
+    Quoting makes every token a plain string, so user punctuation (quotes, `*`, `-`, `:`,
     parentheses) and words like NEAR, AND, NOT can never be read as FTS5 syntax. OR keeps
-    passages that hold only some of the words; BM25 ranks those with more of them first.
+    passages that hold only some of the tokens; BM25 ranks those with more of them first.
     Returns "" when the text holds no word at all: the caller must then not search.
     """
-    # Words hold no '"' (not a word character), so quoting needs no escaping.
-    return " OR ".join(f'"{term}"' for term in terms)
+    return " OR ".join(token.fts5() for token in tokens)
 
 
-def index_token(term: str) -> str:
-    """A query word as FTS5's unicode61 tokenizer with remove_diacritics 2 stores it: lower
-    case, accents dropped. Used only to look up how common a word is; a word it spells
-    differently from FTS5 is merely counted as rare and kept, never lost."""
-    decomposed = unicodedata.normalize("NFD", term.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def selective_terms(terms: Sequence[str], chunk_counts: Sequence[int], total: int) -> list[str]:
+def selective_terms(terms: Sequence[_T], chunk_counts: Sequence[int], total: int) -> list[_T]:
     """The words worth scoring: those not in most chunks (see COMMON_TERM_FRACTION).
 
     `chunk_counts[i]` is how many of the `total` chunks hold `terms[i]`. When every word is
@@ -118,29 +115,24 @@ def path_prefix_bounds(prefix: str, sep: str = os.sep) -> tuple[str, str, str]:
     return exact, lower, lower[:-1] + chr(ord(sep) + 1)
 
 
-def reciprocal_rank_fusion(
-    ranked_lists: Iterable[Sequence[int]], k: int = RRF_K
+def fuse_scores(
+    by_keyword: Sequence[tuple[int, float]],
+    cosines: Mapping[int, float],
+    vector_weight: float = HYBRID_VECTOR_WEIGHT,
 ) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: each id scores the sum of 1 / (k + rank) over the lists (rank 1-based).
+    """Hybrid ranking: `vector_weight` x cosine + the rest x keyword score / the query's best.
 
-    RRF needs no score calibration between cosine and BM25, only ranks. Returns (id, score)
-    best first; ties go to the id with the better best rank, then the smaller id, so results
-    are deterministic.
+    `cosines` holds every candidate (the vector list's and the keyword list's); a candidate
+    the keyword list lacks gets 0 for its keyword part. Returns (id, score) best first, ties
+    to the smaller id. Candidates without a cosine (a chunk removed meanwhile) are dropped.
     """
-    if k < 0:
-        raise ValueError("k must not be negative")
-    scores: dict[int, float] = {}
-    best_rank: dict[int, int] = {}
-    for ranked in ranked_lists:
-        counted: set[int] = set()
-        for rank, raw in enumerate(ranked, start=1):
-            item = int(raw)
-            if item in counted:  # a repeat in one list adds no evidence
-                continue
-            counted.add(item)
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-            best_rank[item] = min(best_rank.get(item, rank), rank)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], best_rank[pair[0]], pair[0]))
+    best = max((score for _, score in by_keyword), default=0.0)
+    keyword = {i: score / best for i, score in by_keyword} if best > 0 else {}
+    fused = {
+        i: vector_weight * cosine + (1.0 - vector_weight) * keyword.get(i, 0.0)
+        for i, cosine in cosines.items()
+    }
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def fuse_ranked(
@@ -148,17 +140,18 @@ def fuse_ranked(
     by_vector: Sequence[tuple[int, float]],
     by_keyword: Sequence[tuple[int, float]],
     k: int,
+    cosines: Mapping[int, float] | None = None,
 ) -> list[tuple[int, float]]:
     """The `k` best (id, score) of a search mode from its vector and keyword lists, best first.
 
-    Vector and keyword modes keep their own scores; hybrid scores by RRF over the two ranks.
+    Vector and keyword modes keep their own scores; hybrid fuses the scores (`fuse_scores`)
+    given every candidate's cosine, and ranks keywords alone without a query vector.
     """
     if mode == "vector":
         return list(by_vector[:k])
-    if mode == "keyword":
+    if mode == "keyword" or not cosines:
         return list(by_keyword[:k])
-    lists = [[i for i, _ in by_vector], [i for i, _ in by_keyword]]
-    return reciprocal_rank_fusion(lists)[:k]
+    return fuse_scores(by_keyword, cosines)[:k]
 
 
 def search_chunks(
@@ -174,7 +167,7 @@ def search_chunks(
 ) -> list[SearchHit]:
     """The `k` best passages for a query in `mode`, only under `scope` when given.
 
-    `score` is the mode's own: the RRF score (hybrid), the cosine (vector) or -bm25
+    `score` is the mode's own: the fused score (hybrid), the cosine (vector) or -bm25
     (keyword: positive, higher is better, unbounded). `similarity` is the cosine at the
     library's dimension for every hit, keyword-only ones included (from the stored vector),
     so the answerer can judge relevance; None only without a query vector. Hybrid takes
@@ -211,13 +204,15 @@ def search_chunks(
         by_keyword = pending.result()
     elif mode != "vector":
         by_keyword = keyword_ranked()
-    ranked = fuse_ranked(mode, by_vector, by_keyword, k)
     cosines = dict(by_vector)
     if query is not None:
-        ids, vectors = store.vectors_by_ids(i for i, _ in ranked if i not in cosines)
+        # Every keyword candidate's cosine, from its stored vector: hybrid fuses it, and the
+        # answerer judges relevance by it. At most `pool` rows, read by primary key.
+        ids, vectors = store.vectors_by_ids(i for i, _ in by_keyword if i not in cosines)
         if len(ids):
             similarities = truncate_and_normalize(vectors, dimension) @ query
             cosines.update(zip(ids.tolist(), similarities.tolist(), strict=True))
+    ranked = fuse_ranked(mode, by_vector, by_keyword, k, cosines)
     records = {r.id: r for r in store.chunks_by_ids(i for i, _ in ranked)}
     # A chunk replaced between the two reads is gone from `records`: it is skipped.
     return [

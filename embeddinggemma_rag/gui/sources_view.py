@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 from PySide6.QtGui import QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor
 
 from embeddinggemma_rag.core.answer_types import Answer
+from embeddinggemma_rag.core.keyword_text import QueryToken
 from embeddinggemma_rag.gui.text_views import insert_marked, link_format, mark_format, snippet
 
 
@@ -76,7 +76,7 @@ def insert_sources(
     answer: Answer,
     href_prefix: str,
     palette: QPalette,
-    pattern: re.Pattern[str] | None,
+    pattern: list[QueryToken] | None,
 ) -> list[SourceRef]:
     """Write the sources block at `cursor`; link i gets the href `{href_prefix}{i}`."""
     sources = sources_of(answer)

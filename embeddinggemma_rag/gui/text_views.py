@@ -7,14 +7,13 @@ browser refuses every resource, so no image or stylesheet is ever fetched.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QColor, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from embeddinggemma_rag.core.keyword_text import QueryToken, query_tokens, token_spans
 from embeddinggemma_rag.gui.widgets import pass_drops_to_window
 
 
@@ -60,46 +59,45 @@ _UNMARKED_TEXT = (
 _UNMARKED = frozenset(_UNMARKED_TEXT.split())
 
 
-def terms_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
-    """Whole words of the query, longest first, case-insensitive; None when nothing to mark."""
-    kept = {t for t in terms if len(t) > 2 and t.lower() not in _UNMARKED}
-    words = sorted(kept, key=len, reverse=True)
-    if not words:
-        return None
-    return re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
+def terms_pattern(question: str) -> list[QueryToken] | None:
+    """The query's keyword tokens worth marking (see `core.keyword_text.token_spans`): words
+    folded as the keyword search folds them, Chinese and Thai pieces; None when none."""
+    tokens = query_tokens(question)
+    kept = [t for t in tokens if t.ngram or (len(t.text) > 2 and t.text not in _UNMARKED)]
+    return kept or None
 
 
-def query_words(question: str) -> list[str]:
-    """The words the keyword search used; imported late, as the search module loads numpy."""
-    from embeddinggemma_rag.core.search import query_terms
-
-    return query_terms(question)
+def marked_spans(text: str, pattern: list[QueryToken] | None) -> list[tuple[int, int]]:
+    return token_spans(text, pattern) if pattern else []
 
 
 def insert_marked(
     cursor: QTextCursor,
     text: str,
-    pattern: re.Pattern[str] | None,
+    pattern: list[QueryToken] | None,
     plain: QTextCharFormat,
     marked: QTextCharFormat,
 ) -> None:
-    """Insert `text` as plain text, with the pattern's matches in the `marked` format."""
+    """Insert `text` as plain text, with the query's tokens in the `marked` format."""
     position = 0
-    for match in pattern.finditer(text) if pattern else ():
-        cursor.insertText(text[position : match.start()], plain)
-        cursor.insertText(match.group(0), marked)
-        position = match.end()
+    for start, end in marked_spans(text, pattern):
+        cursor.insertText(text[position:start], plain)
+        cursor.insertText(text[start:end], marked)
+        position = end
     cursor.insertText(text[position:], plain)
 
 
-def snippet(text: str, pattern: re.Pattern[str] | None, width: int = 320) -> str:
+def snippet(text: str, pattern: list[QueryToken] | None, width: int = 320) -> str:
     """One line of the passage around the first query word (or its start)."""
     flat = " ".join(text.split())
     if len(flat) <= width:
         return flat
-    match = pattern.search(flat) if pattern else None
-    start = max(0, (match.start() if match else 0) - width // 3)
-    start = flat.rfind(" ", 0, start) + 1 if start else 0
+    spans = marked_spans(flat, pattern)
+    start = max(0, (spans[0][0] if spans else 0) - width // 3)
+    if start:
+        # Start at a word when one begins nearby; Chinese or Thai have no spaces to find.
+        space = flat.rfind(" ", max(0, start - 40), start)
+        start = space + 1 if space >= 0 else start
     cut = flat[start : start + width]
     return ("…" if start else "") + cut.rstrip() + "…"
 

@@ -10,7 +10,7 @@ from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor, QTextFrameForm
 
 from embeddinggemma_rag.core.answer_types import Answer
 from embeddinggemma_rag.gui.sources_view import SourceRef, insert_sources
-from embeddinggemma_rag.gui.text_views import blend, link_format, query_words, terms_pattern
+from embeddinggemma_rag.gui.text_views import blend, link_format, terms_pattern
 
 SEARCHING = "Searching your documents…"  # shown until the first token arrives
 # The forms the answering code accepts: [1], [1, 2], [1; 2] (and [1][2] as two groups).
@@ -48,7 +48,7 @@ def insert_entry(
     cursor.insertFrame(bubble_format(palette, user=False))
     cursor.insertText("Answer", heading)
     cursor.insertBlock()
-    pattern = terms_pattern(query_words(entry.question))
+    pattern = terms_pattern(entry.question)
     if entry.answer is None:
         cursor.insertText(entry.partial, plain)
         if entry.note:

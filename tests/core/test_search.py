@@ -1,4 +1,4 @@
-"""Pure search helpers: FTS5 query building, path prefix bounds and reciprocal rank fusion."""
+"""Pure search helpers: FTS5 query building, path prefix bounds and score fusion."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from embeddinggemma_rag.core.search import (
     MAX_QUERY_TERMS,
     fts5_query,
     fuse_ranked,
+    fuse_scores,
     path_prefix_bounds,
     query_terms,
-    reciprocal_rank_fusion,
 )
 
 
@@ -54,23 +54,17 @@ def test_path_prefix_bounds_respect_boundaries() -> None:
     assert path_prefix_bounds("C:\\docs", sep="\\") == ("C:\\docs", "C:\\docs\\", "C:\\docs]")
 
 
-def test_rrf_math_on_hand_built_lists() -> None:
-    fused = dict(reciprocal_rank_fusion([[1, 2, 3], [3, 1]], k=60))
-    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
-    assert fused[2] == pytest.approx(1 / 62)
-    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
-    order = [item for item, _ in reciprocal_rank_fusion([[1, 2, 3], [3, 1]])]
+def test_fused_scores_weigh_cosine_and_the_best_relative_keyword_score() -> None:
+    cosines = {1: 0.9, 2: 0.5, 3: 0.6}
+    fused = dict(fuse_scores([(3, 8.0), (2, 4.0)], cosines, vector_weight=0.8))
+    assert fused[1] == pytest.approx(0.72)  # vector only: no keyword part
+    assert fused[2] == pytest.approx(0.8 * 0.5 + 0.2 * 0.5)
+    assert fused[3] == pytest.approx(0.8 * 0.6 + 0.2 * 1.0)
+    order = [i for i, _ in fuse_scores([(3, 8.0), (2, 4.0)], cosines, vector_weight=0.8)]
     assert order == [1, 3, 2]
-
-
-def test_rrf_ties_and_repeats_are_deterministic() -> None:
-    # 7 and 8 both score 1/61: the better best rank ties, so the smaller id goes first.
-    assert [i for i, _ in reciprocal_rank_fusion([[8], [7]])] == [7, 8]
-    # A repeat inside one list counts once.
-    assert dict(reciprocal_rank_fusion([[5, 5]], k=0)) == {5: 1.0}
-    assert reciprocal_rank_fusion([]) == []
-    with pytest.raises(ValueError):
-        reciprocal_rank_fusion([[1]], k=-1)
+    # Keyword found nothing: the vector order, untouched. A tie goes to the smaller id.
+    assert [i for i, _ in fuse_scores([], {5: 0.4, 4: 0.4, 6: 0.9})] == [6, 4, 5]
+    assert fuse_scores([], {}) == []
 
 
 def test_fuse_ranked_per_mode() -> None:
@@ -78,13 +72,16 @@ def test_fuse_ranked_per_mode() -> None:
     by_keyword = [(3, 7.0), (2, 5.0)]
     assert fuse_ranked("vector", by_vector, by_keyword, 1) == [(1, 0.9)]
     assert fuse_ranked("keyword", by_vector, by_keyword, 5) == by_keyword
-    hybrid = fuse_ranked("hybrid", by_vector, by_keyword, 3)
-    assert [i for i, _ in hybrid] == [2, 1, 3]
-    assert hybrid[0][1] == pytest.approx(1 / 62 + 1 / 62)
+    cosines = {1: 0.9, 2: 0.8, 3: 0.1}
+    hybrid = fuse_ranked("hybrid", by_vector, by_keyword, 3, cosines)
+    assert [i for i, _ in hybrid] == [2, 1, 3]  # found by both lists: lifted past 1
+    assert hybrid[0][1] == pytest.approx(0.8 * 0.8 + 0.2 * 5 / 7)
+    # Without a query vector, hybrid ranks the keywords alone.
+    assert fuse_ranked("hybrid", [], by_keyword, 5) == by_keyword
 
 
 def test_selective_terms_drop_common_words_but_never_all() -> None:
-    from embeddinggemma_rag.core.search import index_token, selective_terms
+    from embeddinggemma_rag.core.search import selective_terms
 
     terms = ["what", "is", "the", "warranty"]
     assert selective_terms(terms, [30_000, 60_000, 99_000, 40], 100_000) == ["warranty"]
@@ -93,4 +90,3 @@ def test_selective_terms_drop_common_words_but_never_all() -> None:
     assert selective_terms(["the", "is"], [99_000, 60_000], 100_000) == ["is"]
     assert selective_terms(terms, [900, 900, 900, 40], 1_000) == terms
     assert selective_terms([], [], 0) == []
-    assert index_token("CAFÉ") == "cafe" and index_token("Straße") == "straße"

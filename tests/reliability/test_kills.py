@@ -75,7 +75,8 @@ def integrity_check(data_dir: Path) -> None:
     """SQLite's full integrity check, on a connection of its own (not the app's quick one)."""
     with contextlib.closing(sqlite3.connect(data_dir / DB_NAME)) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
+        check = "INSERT INTO chunks_keywords(chunks_keywords, rank) VALUES ('integrity-check', 1)"
+        db.execute(check)
 
 
 def reopen_and_check(data_dir: Path) -> Snapshot | None:
