@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 def run_app(settings: Settings, engine_factory: EngineFactory | None = None) -> int:
     """Show the window and run until it is closed; the exit status of the event loop."""
+    if not qt_can_start():
+        return 1
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -70,7 +72,20 @@ def main() -> int:
     return run_app(settings)
 
 
+def qt_can_start() -> bool:
+    """Say in one line what to install, instead of letting Qt abort, when it cannot start."""
+    from embeddinggemma_rag.gui.platform_check import xcb_problem
+
+    problem = xcb_problem()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+    return problem is None
+
+
 def _show_startup_error(message: str) -> None:
+    if not qt_can_start():
+        print(message, file=sys.stderr)
+        return
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from embeddinggemma_rag import APP_NAME
