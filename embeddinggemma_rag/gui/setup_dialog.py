@@ -167,11 +167,13 @@ class SetupDialog(QDialog):
         missing = [kind for kind, status in self.statuses.items() if not status.ok]
         which = missing[0] if len(missing) == 1 else "all"
         job = model_jobs.download_models(self.host, which, self.token.text().strip() or None)
+        # Each outcome leaves the downloading state before it says anything, so the network
+        # indicator never reads "Online" beside "Downloaded and checked." (`finished` comes
+        # after the outcome, as a separate event).
         job.progressed.connect(self._on_download_job_progressed)
         job.succeeded.connect(self._on_download_job_succeeded)
-        job.cancelled.connect(lambda: self.progress_label.setText("Download cancelled."))
-        job.failed.connect(lambda exc: self.errors.report(exc, "download the models"))
-        job.finished.connect(lambda: self._set_downloading(False))
+        job.cancelled.connect(self._on_download_job_cancelled)
+        job.failed.connect(self._on_download_job_failed)
         self._download = job
         self._set_downloading(True)
 
@@ -182,8 +184,18 @@ class SetupDialog(QDialog):
         self.progress_label.setText(f"{progress.message}: {done} of {total}")
 
     def _on_download_job_succeeded(self, _: object) -> None:
+        self._set_downloading(False)
         self.progress_label.setText("Downloaded and checked.")
         self.check()
+
+    def _on_download_job_cancelled(self) -> None:
+        self._set_downloading(False)
+        self.progress_label.setText("Download cancelled.")
+
+    def _on_download_job_failed(self, exc: BaseException) -> None:
+        self._set_downloading(False)
+        self.progress_label.setText("The download stopped; see the message.")
+        self.errors.report(exc, "download the models")
 
     def _on_cancel_button_clicked(self) -> None:
         if self._download is not None:
