@@ -15,6 +15,10 @@ from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.transcript import ChatEntry
 
 STOPPED = "Stopped before the end."
+NO_SEARCH_MODEL = (
+    "No answer: the search model is not set up yet, and questions need it. Use Open Models… "
+    "to download it or choose its files; the question stays in the box."
+)
 
 
 class ChatController(QObject):
@@ -22,6 +26,7 @@ class ChatController(QObject):
 
     conversations_changed = Signal()
     answer_finished = Signal(object)  # the Answer shown (tests and screenshots wait for it)
+    models_needed = Signal()  # a question came while the search model is missing
 
     def __init__(self, host: EngineHost, view: ChatView, errors: ErrorReporter) -> None:
         super().__init__(view)
@@ -44,6 +49,12 @@ class ChatController(QObject):
             if e.answer is not None and e.answer.text.strip()
         ]
         self.view.begin_answer(question, scope)
+        if self.host.models_missing:
+            # Searching needs the search model: say so now instead of waiting for it.
+            self.view.finish_answer(None, NO_SEARCH_MODEL)
+            self.view.question_box.setPlainText(question)  # ready to ask once it is set up
+            self.models_needed.emit()
+            return
         job = self.host.ask(question, history, Path(scope) if scope else None)
         job.tokens.connect(self.view.append_tokens)
         job.succeeded.connect(self._on_job_succeeded)

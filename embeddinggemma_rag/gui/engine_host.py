@@ -41,6 +41,8 @@ class EngineHost(QObject):
     ingest_started = Signal(object)  # the ingest Job: progress, items (FileOutcome), pause
     ingest_finished = Signal(object)  # IngestReport, or None when it failed
     failed = Signal(object, str)  # exception, what was being done
+    generator_failed = Signal(object)  # the exception: the library works on without it
+    pending_changed = Signal()  # folders and files waiting to be indexed
 
     def __init__(
         self,
@@ -56,6 +58,10 @@ class EngineHost(QObject):
         self._engine_made = threading.Event()
         self._ingest_job: Job | None = None
         self._pending_paths: list[str] = []
+        self._running_paths: list[str] = []
+        # True while the search model is missing: ingests wait (kept, not dropped) and
+        # questions are answered by the window with what to set up, not a search that hangs.
+        self.models_missing = False
         self._pending_rescan = False
         self._pending_reindex = False
         self.download_endpoint: str | None = None  # None: the Hugging Face hub (tests: loopback)
@@ -66,6 +72,7 @@ class EngineHost(QObject):
 
     def start(self, rescan: bool = True) -> None:
         """Make the engine and load the embedding model; then rescan and load the generator."""
+        self.models_missing = False
         self._engine_made.clear()
         self.model_state_changed.emit(EMBEDDING, "loading…")
         job = self.runner.start("load", self._load)
@@ -73,11 +80,19 @@ class EngineHost(QObject):
         job.failed.connect(self._on_load_failed)
         if rescan:
             self.rescan()
+        else:
+            self._start_next_ingest()  # folders added while the models were missing
 
     def reload(self, settings: Settings, rescan: bool = False) -> None:
         """Use new settings: stop every job, then close the engine and make a new one."""
         self.settings = settings
-        self.cancel_ingest()
+        # Folders waiting, or being indexed, are indexed again by the new engine: cancelling
+        # keeps what was stored, and unchanged files are skipped.
+        for path in self._running_paths:
+            if path not in self._pending_paths:
+                self._pending_paths.append(path)
+        if self._ingest_job is not None:
+            self._ingest_job.cancel()
         stopping = self.runner.active()
         for job in stopping:
             job.cancel()
@@ -123,8 +138,8 @@ class EngineHost(QObject):
         self.model_state_changed.emit(GENERATOR, "ready")
 
     def _on_generator_failed(self, exc: BaseException) -> None:
-        # Not reported as an error yet: the library works without it, and asking says why.
         self.model_state_changed.emit(GENERATOR, f"not loaded ({exc})")
+        self.generator_failed.emit(exc)
 
     def engine(self, ctx: JobContext) -> Engine:
         """The engine, for job functions: waits (cancellably) until it has been made."""
@@ -148,6 +163,12 @@ class EngineHost(QObject):
             if path not in self._pending_paths:
                 self._pending_paths.append(path)
         self._start_next_ingest()
+        self.pending_changed.emit()
+
+    @property
+    def pending_paths(self) -> list[str]:
+        """Added folders and files not yet being indexed (waiting for the models or a turn)."""
+        return list(self._pending_paths)
 
     def rescan(self) -> None:
         self._pending_rescan = True
@@ -168,16 +189,18 @@ class EngineHost(QObject):
         self._pending_rescan = self._pending_reindex = False
         if self._ingest_job is not None:
             self._ingest_job.cancel()
+        self.pending_changed.emit()
 
     def _start_next_ingest(self) -> None:
-        if self._ingest_job is not None or self.runner.closed:
+        if self._ingest_job is not None or self.runner.closed or self.models_missing:
             return
         rescan, paths = self._pending_rescan, [Path(p) for p in self._pending_paths]
         reindex = self._pending_reindex
         if not (rescan or reindex or paths):
             return
         self._pending_rescan = self._pending_reindex = False
-        self._pending_paths = []
+        self._pending_paths, self._running_paths = [], [str(p) for p in paths]
+        self.pending_changed.emit()
 
         def work(ctx: JobContext) -> Any:
             engine = self.engine(ctx)
@@ -217,6 +240,7 @@ class EngineHost(QObject):
 
     def _on_ingest_job_finished(self) -> None:
         self._ingest_job = None
+        self._running_paths = []
         # A 0 ms timer: the job's other signals are all delivered before the next starts.
         QTimer.singleShot(0, self._start_next_ingest)
 

@@ -114,11 +114,11 @@ class LibraryPanel(QWidget):
             )
         self._refresh_sources()
 
-    def mark_queued(self, paths: Iterable[str]) -> None:
+    def mark_queued(self, paths: Iterable[str], status: str = "Queued") -> None:
         """Show folders and files as soon as they are dropped, before indexing reaches them."""
         for path in paths:
             if owning_source(path, self._sources) is None:
-                self._source_item(path).setText(STATUS, "Queued")
+                self._source_item(path).setText(STATUS, status)
         self.hint.setVisible(not self._sources)
 
     def apply_outcomes(self, outcomes: list[Any]) -> None:

@@ -16,12 +16,13 @@ from embeddinggemma_rag.gui import model_jobs
 from embeddinggemma_rag.gui.chat_controller import ChatController
 from embeddinggemma_rag.gui.chat_view import ChatView
 from embeddinggemma_rag.gui.conversations_panel import ConversationsPanel
-from embeddinggemma_rag.gui.engine_host import EMBEDDING, EngineFactory, EngineHost
+from embeddinggemma_rag.gui.engine_host import EMBEDDING, GENERATOR, EngineFactory, EngineHost
 from embeddinggemma_rag.gui.engine_host import default_engine_factory as _default_factory
-from embeddinggemma_rag.gui.errors import ErrorReporter
+from embeddinggemma_rag.gui.errors import OPEN_MODELS, ErrorReporter
 from embeddinggemma_rag.gui.ingest_bar import IngestBar, format_duration
 from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.library_panel import LibraryPanel
+from embeddinggemma_rag.gui.notice_bar import NoticeBar
 from embeddinggemma_rag.gui.sources_view import SourceRef
 from embeddinggemma_rag.gui.status_bar import AppStatusBar
 from embeddinggemma_rag.gui.viewer import SourceViewer
@@ -29,6 +30,7 @@ from embeddinggemma_rag.gui.watcher import LibraryWatcher
 from embeddinggemma_rag.gui.window_actions import WindowActions
 
 GEOMETRY_FILE = "window.ini"
+WAITING_FOR_MODEL = "Waiting for the search model"
 
 
 def dropped_paths(mime: Any) -> list[Path]:
@@ -56,8 +58,11 @@ class MainWindow(QMainWindow):
         self.viewer = SourceViewer(self.host.read_document)
         self.viewer.hide()
         self.watcher = LibraryWatcher(self)
+        self.missing_models: set[str] = set()
+        self.model_notice = NoticeBar("Models missing")
         self._build_layout()
         self.actions_ = WindowActions(self)
+        self.errors.actions[OPEN_MODELS] = self.actions_.open_setup
         self._connect()
         self._closing = False
         self._restore_geometry()
@@ -75,11 +80,21 @@ class MainWindow(QMainWindow):
         for widget in (self.tabs, self.chat_view, self.viewer):
             self.splitter.addWidget(widget)
         self.splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(self.splitter)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.model_notice)
+        column.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
 
     def _connect(self) -> None:
         host, panel = self.host, self.library_panel
         host.model_state_changed.connect(self.status.set_model_state)
+        host.model_state_changed.connect(self._on_host_model_state_changed)
+        host.generator_failed.connect(self._on_host_generator_failed)
+        host.pending_changed.connect(self._update_model_notice)
+        self.model_notice.action_clicked.connect(self.actions_.open_setup)
+        self.chat.models_needed.connect(self._update_model_notice)
         host.status_changed.connect(self._on_host_status_changed)
         host.ingest_started.connect(self._on_host_ingest_started)
         host.ingest_finished.connect(self._on_host_ingest_finished)
@@ -112,13 +127,47 @@ class MainWindow(QMainWindow):
 
     def _on_check_job_succeeded(self, result: tuple[Any, list[Any]]) -> None:
         statuses = {status.kind: status for status in result[1]}
+        self.missing_models = {kind for kind, status in statuses.items() if not status.ok}
         if statuses[EMBEDDING].ok:
             self.host.start(rescan=True)  # picks up what changed while the app was closed
-        for kind, status in statuses.items():
-            if not status.ok:
-                self.status.set_model_state(kind, "missing")
+        else:
+            self.host.models_missing = True  # folders added now wait for it, kept
+        for kind in self.missing_models:
+            self.status.set_model_state(kind, "missing")
+        self._update_model_notice()
         if not all(status.ok for status in statuses.values()):
             self.actions_.open_setup()
+
+    def _on_host_model_state_changed(self, which: str, state: str) -> None:
+        if state == "ready":
+            self.missing_models.discard(which)
+            self._update_model_notice()
+
+    def _on_host_generator_failed(self, exc: BaseException) -> None:
+        # A chat model that was there but does not load: say so now, not at the first answer.
+        if GENERATOR not in self.missing_models:
+            self.errors.report(exc, "load the chat model")
+
+    def _update_model_notice(self) -> None:
+        """Say what is missing, what waits for it, and offer the setup screen."""
+        if EMBEDDING in self.missing_models:
+            waiting = len(self.host.pending_paths)
+            text = "No search model yet: questions and indexing need it."
+            if waiting:
+                things = "folder or file" if waiting == 1 else "folders and files"
+                text += f" {waiting} {things} will be indexed once it is set up."
+            self.model_notice.show_notice(text, OPEN_MODELS)
+            self.chat_view.question_box.setPlaceholderText(
+                f"Set up the search model first ({OPEN_MODELS}), then ask about your documents"
+            )
+        elif GENERATOR in self.missing_models:
+            self.model_notice.show_notice(
+                "No chat model yet: search and indexing work, answers need it.", OPEN_MODELS
+            )
+            self.chat_view.question_box.setPlaceholderText(self.chat_view.question_box.HINT)
+        else:
+            self.model_notice.hide()
+            self.chat_view.question_box.setPlaceholderText(self.chat_view.question_box.HINT)
 
     def _on_check_job_failed(self, exc: BaseException) -> None:
         self.errors.report(exc, "check the models")
@@ -128,7 +177,8 @@ class MainWindow(QMainWindow):
 
     def add_paths(self, paths_: list[Path]) -> None:
         if paths_:
-            self.library_panel.mark_queued(str(p.absolute()) for p in paths_)
+            status = WAITING_FOR_MODEL if self.host.models_missing else "Queued"
+            self.library_panel.mark_queued((str(p.absolute()) for p in paths_), status)
             self.host.ingest([p.absolute() for p in paths_])
 
     def _on_host_status_changed(self, status: Any) -> None:

@@ -11,12 +11,11 @@ from embeddinggemma_rag.gui.widgets import pass_drops_to_window
 
 class QuestionBox(QPlainTextEdit):
     submitted = Signal(str)
+    HINT = "Ask a question about your documents (Enter sends, Shift+Enter starts a new line)"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setPlaceholderText(
-            "Ask a question about your documents (Enter sends, Shift+Enter starts a new line)"
-        )
+        self.setPlaceholderText(self.HINT)
         self.setAccessibleName("Question")
         self.setTabChangesFocus(True)
         pass_drops_to_window(self)
