@@ -20,6 +20,11 @@ NO_SEARCH_MODEL = (
     "to download it or choose its files; the question stays in the box."
 )
 
+EMPTY_LIBRARY = (
+    "No answer: your library is empty. Add folders or files (Add folder…, Ctrl+O, or drop "
+    "them on the window), then ask again; the question stays in the box."
+)
+
 
 class ChatController(QObject):
     """Owns the current conversation; the view only shows it."""
@@ -27,6 +32,7 @@ class ChatController(QObject):
     conversations_changed = Signal()
     answer_finished = Signal(object)  # the Answer shown (tests and screenshots wait for it)
     models_needed = Signal()  # a question came while the search model is missing
+    documents_needed = Signal()  # a question came while the library is empty
 
     def __init__(self, host: EngineHost, view: ChatView, errors: ErrorReporter) -> None:
         super().__init__(view)
@@ -54,6 +60,12 @@ class ChatController(QObject):
             self.view.finish_answer(None, NO_SEARCH_MODEL)
             self.view.question_box.setPlainText(question)  # ready to ask once it is set up
             self.models_needed.emit()
+            return
+        if self.host.library_empty and self.host.ingest_job is None:
+            # (While indexing, the count read before it is stale: the engine answers then.)
+            self.view.finish_answer(None, EMPTY_LIBRARY)
+            self.view.question_box.setPlainText(question)
+            self.documents_needed.emit()
             return
         job = self.host.ask(question, history, Path(scope) if scope else None)
         job.tokens.connect(self.view.append_tokens)

@@ -67,6 +67,8 @@ class EngineHost(QObject):
         self.download_endpoint: str | None = None  # None: the Hugging Face hub (tests: loopback)
         self._status_job: Job | None = None
         self._status_dirty = False
+        self.library_chunks: int | None = None  # passages in the library, once it was read
+        self.status_changed.connect(self._on_self_status_changed)
 
     # Start-up and shutdown -------------------------------------------------------------
 
@@ -140,6 +142,14 @@ class EngineHost(QObject):
     def _on_generator_failed(self, exc: BaseException) -> None:
         self.model_state_changed.emit(GENERATOR, f"not loaded ({exc})")
         self.generator_failed.emit(exc)
+
+    def _on_self_status_changed(self, status: Any) -> None:
+        self.library_chunks = status.chunks
+
+    @property
+    def library_empty(self) -> bool:
+        """Known to hold no passages (False while it has not been read yet)."""
+        return self.library_chunks == 0
 
     def engine(self, ctx: JobContext) -> Engine:
         """The engine, for job functions: waits (cancellably) until it has been made."""

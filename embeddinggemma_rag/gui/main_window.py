@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         host.pending_changed.connect(self._update_model_notice)
         self.model_notice.action_clicked.connect(self.actions_.open_setup)
         self.chat.models_needed.connect(self._update_model_notice)
+        self.chat.documents_needed.connect(self._on_chat_documents_needed)
         host.status_changed.connect(self._on_host_status_changed)
         host.ingest_started.connect(self._on_host_ingest_started)
         host.ingest_finished.connect(self._on_host_ingest_finished)
@@ -168,6 +169,10 @@ class MainWindow(QMainWindow):
         else:
             self.model_notice.hide()
             self.chat_view.question_box.setPlaceholderText(self.chat_view.question_box.HINT)
+
+    def _on_chat_documents_needed(self) -> None:
+        self.tabs.setCurrentIndex(0)  # the library, with its Add folder… and Add files…
+        self.library_panel.add_folder_button.setFocus()
 
     def _on_check_job_failed(self, exc: BaseException) -> None:
         self.errors.report(exc, "check the models")

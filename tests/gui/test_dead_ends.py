@@ -11,10 +11,10 @@ from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from embeddinggemma_rag.core.errors import ModelError
-from embeddinggemma_rag.gui.chat_controller import NO_SEARCH_MODEL
+from embeddinggemma_rag.gui.chat_controller import EMPTY_LIBRARY, NO_SEARCH_MODEL
 from embeddinggemma_rag.gui.errors import OPEN_MODELS, describe
 from embeddinggemma_rag.gui.library_panel import STATUS
-from embeddinggemma_rag.gui.main_window import WAITING_FOR_MODEL
+from embeddinggemma_rag.gui.main_window import WAITING_FOR_MODEL, MainWindow
 from tests.conftest import TINY_EMBEDDING_MODEL
 from tests.gui.conftest import WAIT_MS, MakeWindow
 from tests.gui.fakes import make_library, tiny_chat_engine
@@ -101,3 +101,16 @@ def test_a_broken_chat_model_is_reported_at_start_with_the_way_out(
     error = window.errors.history[-1]
     assert error.title == "Could not load the chat model"
     assert str(broken) in error.message and error.action == OPEN_MODELS
+
+
+def test_an_empty_library_says_so_and_shows_how_to_add_documents(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    window.tabs.setCurrentIndex(1)  # the conversations
+    window.chat_view.question_box.setPlainText("How long is the warranty?")
+    qtbot.mouseClick(window.chat_view.send_button, Qt.MouseButton.LeftButton)
+    assert window.chat.job is None
+    note = window.chat_view.entries[-1].note
+    assert note == EMPTY_LIBRARY and "Add folder…" in note and "below" not in note
+    assert window.tabs.currentIndex() == 0  # the library, where documents are added
+    assert window.library_panel.add_folder_button.hasFocus()
