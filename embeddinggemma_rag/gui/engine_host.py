@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,15 @@ if TYPE_CHECKING:
     from embeddinggemma_rag.core.engine import Engine
 
 EngineFactory = Callable[[Settings], "Engine"]
+
+
+@dataclass(frozen=True)
+class FilesFound:
+    """Sent among an ingest's items before any outcome: the files it is going to index."""
+
+    paths: tuple[str, ...]
+
+
 EMBEDDING, GENERATOR = "embedding", "generator"
 
 
@@ -217,8 +227,10 @@ class EngineHost(QObject):
 
             def on_progress(progress: Any) -> None:
                 ctx.check()  # the pause point
-                total = progress.files_total
-                ctx.progress(progress, progress.files_done / total if total else None)
+                if progress.files:  # the walk's list, once: every file is shown at once
+                    ctx.item(FilesFound(progress.files))
+                total = progress.work_total
+                ctx.progress(progress, progress.work_done / total if total else None)
 
             report, targets = None, list(paths)
             if reindex:  # remove() forgets the sources too: index them again by name

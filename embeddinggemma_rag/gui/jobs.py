@@ -60,6 +60,7 @@ class JobContext:
             if not moved and now - last_time < PROGRESS_HEARTBEAT_SECONDS:
                 return
             self._progress, self._progress_sent = None, (fraction, now)
+        self._flush_items()  # the items a progress report counts are never shown after it
         self._job.progressed.emit(value)
 
     def item(self, value: Any) -> None:

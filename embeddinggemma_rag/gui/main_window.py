@@ -21,7 +21,7 @@ from embeddinggemma_rag.gui.engine_host import default_engine_factory as _defaul
 from embeddinggemma_rag.gui.errors import OPEN_MODELS, ErrorReporter
 from embeddinggemma_rag.gui.ingest_bar import IngestBar, format_duration
 from embeddinggemma_rag.gui.jobs import Job
-from embeddinggemma_rag.gui.library_panel import LibraryPanel
+from embeddinggemma_rag.gui.library_panel import LibraryPanel, plural
 from embeddinggemma_rag.gui.notice_bar import NoticeBar
 from embeddinggemma_rag.gui.sources_view import SourceRef
 from embeddinggemma_rag.gui.status_bar import AppStatusBar
@@ -104,6 +104,8 @@ class MainWindow(QMainWindow):
         panel.add_files_clicked.connect(self.actions_.add_files)
         panel.rescan_clicked.connect(host.rescan)
         panel.remove_requested.connect(host.remove)
+        panel.resume_requested.connect(host.ingest)
+        panel.counts_changed.connect(self.status.set_library_size)
         panel.scope_requested.connect(self.chat_view.set_scope)
         panel.open_requested.connect(self._on_library_panel_open_requested)
         self.ingest_bar.cancel_clicked.connect(host.cancel_ingest)
@@ -187,28 +189,41 @@ class MainWindow(QMainWindow):
             self.host.ingest([p.absolute() for p in paths_])
 
     def _on_host_status_changed(self, status: Any) -> None:
-        self.library_panel.set_library(status.sources, status.documents)
-        self.status.set_library_size(len(status.documents), status.chunks)
+        self.library_panel.set_library(status.sources, status.documents)  # counts follow
         self.chat_view.set_scope_choices(status.sources)
         self.watcher.watch(status.sources, [d.path for d in status.documents])
 
     def _on_host_ingest_started(self, job: Job) -> None:
         self.ingest_bar.follow(job)
         job.items.connect(self.library_panel.apply_outcomes)
+        job.progressed.connect(self._on_ingest_job_progressed)
+
+    def _on_ingest_job_progressed(self, progress: Any) -> None:
+        self.library_panel.mark_in_progress(progress.current_file)
 
     def _on_host_ingest_finished(self, report: Any) -> None:
         if report is None:
+            self.library_panel.mark_cancelled()  # failed part-way: what is left can resume
             return
         if report.cancelled:
-            self.errors.note("Indexing cancelled; what was indexed is kept")
+            self.library_panel.mark_cancelled()
+            self.errors.note("Indexing cancelled; what was indexed is kept, Resume goes on")
             return
         counts = report.by_status()
         problems = counts["failed"] + counts["no_text"]
-        self.errors.note(
-            f"Indexed {len(report.outcomes)} files: {report.chunks_embedded} passages embedded "
-            f"in {format_duration(report.seconds)}"
-            + (f"; {problems} with problems (see the library)" if problems else "")
-        )
+        files = plural(len(report.outcomes), "file")
+        if report.chunks_embedded == 0 and not report.removed:
+            text = f"Up to date: {files} checked, nothing new to index"
+        else:
+            text = (
+                f"Indexed {files}: {plural(report.chunks_embedded, 'passage')} embedded "
+                f"in {format_duration(report.seconds)}"
+            )
+            if report.removed:
+                text += f"; {plural(len(report.removed), 'file')} gone from disk forgotten"
+        if problems:
+            text += f"; {problems:,} with problems (see the library)"
+        self.errors.note(text)
 
     def _on_library_panel_open_requested(self, path: str) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(path))
