@@ -114,6 +114,7 @@ class ChatController(QObject):
         self.stop()
         self.conversation_id = None
         self.view.show_entries([])
+        self.view.clear_scope()  # a new conversation asks the whole library again
         self.view.question_box.setFocus()
         self.conversations_changed.emit()
 

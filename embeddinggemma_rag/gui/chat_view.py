@@ -8,6 +8,7 @@ from PySide6.QtCore import QEvent, Qt, QUrl, Signal
 from PySide6.QtGui import QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QVBoxLayout,
@@ -18,7 +19,7 @@ from embeddinggemma_rag.core.answer_types import Answer
 from embeddinggemma_rag.gui.question_box import QuestionBox
 from embeddinggemma_rag.gui.text_views import SafeTextBrowser
 from embeddinggemma_rag.gui.transcript import ChatEntry, insert_entry
-from embeddinggemma_rag.gui.widgets import button
+from embeddinggemma_rag.gui.widgets import button, plain_label
 
 
 class ChatView(QWidget):
@@ -37,8 +38,23 @@ class ChatView(QWidget):
         self.scope_combo.setAccessibleName("Ask about")
         self.scope_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.scope_combo.addItem("Whole library", None)
+        self.scope_combo.currentIndexChanged.connect(self._on_scope_combo_current_index_changed)
         scope_label = QLabel("&Ask about:")
         scope_label.setBuddy(self.scope_combo)
+        # Beside the question box: a narrowed question never goes out unnoticed.
+        self.scope_chip = QFrame()
+        self.scope_chip.setFrameShape(QFrame.Shape.StyledPanel)
+        self.scope_chip.setAccessibleName("Question scope")
+        self.scope_chip_label = plain_label(name="Question scope", wrap=False)
+        self.scope_clear_button = button(
+            "✕", self.clear_scope, "Ask about the whole library", "Ask about the whole library"
+        )
+        self.scope_clear_button.setFlat(True)
+        chip_row = QHBoxLayout(self.scope_chip)
+        chip_row.setContentsMargins(6, 0, 0, 0)
+        chip_row.addWidget(self.scope_chip_label, 1)
+        chip_row.addWidget(self.scope_clear_button)
+        self.scope_chip.hide()
         self.transcript = SafeTextBrowser()
         self.transcript.setAccessibleName("Conversation")
         self.transcript.anchorClicked.connect(self._on_transcript_anchor_clicked)
@@ -62,6 +78,7 @@ class ChatView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
         layout.addWidget(self.transcript, 1)
+        layout.addWidget(self.scope_chip)
         layout.addLayout(bottom)
 
     # Scope -----------------------------------------------------------------------------
@@ -79,6 +96,17 @@ class ChatView(QWidget):
         if index < 0:
             index = self._add_scope(path or "")
         self.scope_combo.setCurrentIndex(index)
+
+    def clear_scope(self) -> None:
+        self.scope_combo.setCurrentIndex(0)
+
+    def _on_scope_combo_current_index_changed(self, _index: int) -> None:
+        path = self.scope()
+        self.scope_chip.setVisible(path is not None)
+        if path is not None:
+            name = os.path.basename(path.rstrip(os.sep)) or path
+            self.scope_chip_label.setText(f"Asking only about: {name}")
+            self.scope_chip.setToolTip(path)
 
     def scope(self) -> str | None:
         data = self.scope_combo.currentData()

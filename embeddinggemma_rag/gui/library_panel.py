@@ -194,6 +194,21 @@ class LibraryPanel(QWidget):
                 self._set_waiting(item, NOT_INDEXED)
         self._refresh_sources()
 
+    def forget(self, sources: list[str]) -> None:
+        """Take removed sources and their files off the tree now (the library follows)."""
+        for source in sources:
+            item = self._sources.pop(source, None)
+            if item is None:
+                continue
+            self._files = {
+                p: i for p, i in self._files.items() if owning_source(p, [source]) is None
+            }
+            index = self.tree.indexOfTopLevelItem(item)
+            if index >= 0:
+                self.tree.takeTopLevelItem(index)
+        self.tree.viewport().update()
+        self._refresh_sources()
+
     def partial_sources(self) -> list[str]:
         waiting = [p for p, i in self._files.items() if i.data(STATUS, PATH_ROLE) == NOT_INDEXED]
         return sorted({owning_source(p, self._sources) or p for p in waiting})

@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         panel.add_folder_clicked.connect(self.actions_.add_folder)
         panel.add_files_clicked.connect(self.actions_.add_files)
         panel.rescan_clicked.connect(host.rescan)
-        panel.remove_requested.connect(host.remove)
+        panel.remove_requested.connect(self._on_library_panel_remove_requested)
         panel.resume_requested.connect(host.ingest)
         panel.counts_changed.connect(self.status.set_library_size)
         panel.scope_requested.connect(self.chat_view.set_scope)
@@ -114,7 +114,9 @@ class MainWindow(QMainWindow):
         self.chat.conversations_changed.connect(self.refresh_conversations)
         self.conversations_panel.new_clicked.connect(self.chat.new_conversation)
         self.conversations_panel.open_requested.connect(self.chat.open_conversation)
-        self.conversations_panel.delete_requested.connect(self.chat.delete_conversation)
+        self.conversations_panel.delete_requested.connect(
+            self._on_conversations_panel_delete_requested
+        )
         self.conversations_panel.export_requested.connect(self.actions_.export_conversation)
         self.viewer.close_clicked.connect(self.viewer.hide)
         self.viewer.failed.connect(self.errors.report)
@@ -224,6 +226,25 @@ class MainWindow(QMainWindow):
         if problems:
             text += f"; {problems:,} with problems (see the library)"
         self.errors.note(text)
+
+    def _on_library_panel_remove_requested(self, sources: list[str]) -> None:
+        names = ", ".join(Path(s).name or s for s in sources)
+        if not self.actions_.confirm(
+            "Remove from the library",
+            f"Remove {names} from the library? The files stay on disk; their passages are "
+            "forgotten, and adding them again indexes them again.",
+        ):
+            return
+        self.library_panel.forget(sources)  # at once, not when the library is read again
+        self.host.remove(sources)
+
+    def _on_conversations_panel_delete_requested(self, conversation_id: int) -> None:
+        if self.actions_.confirm(
+            "Delete the conversation",
+            "Delete this conversation and its answers? This cannot be undone; Export keeps "
+            "a copy first.",
+        ):
+            self.chat.delete_conversation(conversation_id)
 
     def _on_library_panel_open_requested(self, path: str) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(path))

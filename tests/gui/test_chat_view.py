@@ -311,3 +311,35 @@ def test_the_tiny_chat_model_streams_without_stalling_the_window(
     assert finished.args[0].text
     assert len(token_batches) >= 2  # streamed, not delivered at the end
     assert meter.longest < 0.1, f"the GUI stalled for {meter.longest * 1000:.0f} ms"
+
+
+def test_the_scope_shows_beside_the_question_and_a_new_conversation_resets_it(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    window.library_panel.scope_requested.emit(str(docs))  # "Ask about this"
+    view = window.chat_view
+    assert view.scope() == str(docs)
+    assert view.scope_chip.isVisible() and "docs" in view.scope_chip_label.text()
+    qtbot.mouseClick(view.scope_clear_button, Qt.MouseButton.LeftButton)
+    assert view.scope() is None and not view.scope_chip.isVisible()
+    view.set_scope(str(docs))
+    window.chat.new_conversation()
+    assert view.scope() is None and not view.scope_chip.isVisible()
+
+
+def test_deleting_a_conversation_asks_first(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = make_library(tmp_path / "docs")
+    index(qtbot, window, docs)
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=WAIT_MS):
+        window.chat.ask("kettle")
+    conversation = window.chat.conversation_id
+    assert conversation is not None
+    monkeypatch.setattr(window.actions_, "confirm", lambda title, text: False)
+    window.conversations_panel.delete_requested.emit(conversation)
+    assert [c.id for c in window.chat.store.list()] == [conversation]
+    monkeypatch.setattr(window.actions_, "confirm", lambda title, text: True)
+    window.conversations_panel.delete_requested.emit(conversation)
+    assert window.chat.store.list() == []

@@ -247,3 +247,26 @@ def test_nothing_changed_says_up_to_date(qtbot: QtBot, window: MainWindow, tmp_p
     with qtbot.waitSignal(window.host.ingest_finished, timeout=WAIT_MS):
         window.host.rescan()
     assert window.status.currentMessage().startswith("Up to date: 6 files checked")
+
+
+def test_remove_asks_first_and_takes_the_rows_off_at_once(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = make_library(tmp_path / "docs")
+    with qtbot.waitSignal(window.host.ingest_finished, timeout=WAIT_MS):
+        window.add_paths([docs])
+    qtbot.waitUntil(lambda: window.host.ingest_job is None, timeout=WAIT_MS)
+    panel = window.library_panel
+    monkeypatch.setattr(window.actions_, "confirm", lambda title, text: False)
+    panel.tree.setCurrentItem(panel._sources[str(docs)])
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    assert panel.source_paths() == [str(docs)]  # "No": nothing happens
+    assert window.host.runner.active() == []
+    asked: list[str] = []
+    monkeypatch.setattr(window.actions_, "confirm", lambda title, text: asked.append(text) or True)
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    assert asked and "stay on disk" in asked[0]
+    # Gone from the tree at once: no rows left over until the library is read again.
+    assert panel.source_paths() == [] and panel.tree.topLevelItemCount() == 0
+    assert panel.file_item(str(docs / "manual.pdf")) is None
+    qtbot.waitUntil(lambda: "0 documents" in window.status.library_label.text(), timeout=WAIT_MS)
