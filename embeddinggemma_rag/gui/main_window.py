@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QSettings, Qt, QUrl
+from PySide6.QtCore import QCoreApplication, QRect, QSettings, Qt, QUrl
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -31,6 +31,20 @@ from embeddinggemma_rag.gui.window_actions import WindowActions
 
 GEOMETRY_FILE = "window.ini"
 WAITING_FOR_MODEL = "Waiting for the search model"
+MINIMUM_SIZE = (860, 540)
+VIEWER_MIN_WIDTH, CHAT_MIN_WIDTH = 420, 320
+# What a window manager adds around the window (setGeometry places the inside of it).
+TITLE_BAR, FRAME = 32, 8
+
+
+def first_window_geometry(available: QRect) -> QRect:
+    """A first window that fits the screen, question box included, centred on it."""
+    width = min(1400, available.width() * 9 // 10)
+    height = min(900, available.height() - TITLE_BAR - 2 * FRAME)
+    outer_height = height + TITLE_BAR + 2 * FRAME
+    left = available.x() + (available.width() - width) // 2
+    top = available.y() + (available.height() - outer_height) // 2 + TITLE_BAR + FRAME
+    return QRect(left, top, width, height)
 
 
 def dropped_paths(mime: Any) -> list[Path]:
@@ -44,7 +58,6 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings, engine_factory: EngineFactory = _default_factory):
         super().__init__()
         self.setWindowTitle(APP_NAME)
-        self.setMinimumSize(860, 540)
         self.setAcceptDrops(True)
         self.host = EngineHost(settings, engine_factory, self)
         self.status = AppStatusBar(self)
@@ -118,7 +131,7 @@ class MainWindow(QMainWindow):
             self._on_conversations_panel_delete_requested
         )
         self.conversations_panel.export_requested.connect(self.actions_.export_conversation)
-        self.viewer.close_clicked.connect(self.viewer.hide)
+        self.viewer.close_clicked.connect(self.close_viewer)
         self.viewer.failed.connect(self.errors.report)
 
     # Start-up --------------------------------------------------------------------------
@@ -253,10 +266,19 @@ class MainWindow(QMainWindow):
 
     def open_source(self, source: SourceRef) -> None:
         if not self.viewer.isVisible():
+            # The room comes from the conversation only; the library keeps its width.
+            library, chat, _ = self.splitter.sizes()
+            viewer = max(chat * 11 // 20, min(VIEWER_MIN_WIDTH, chat - CHAT_MIN_WIDTH))
             self.viewer.show()
-            total = sum(self.splitter.sizes())
-            self.splitter.setSizes([total * 2 // 9, total * 3 // 9, total * 4 // 9])
+            self.splitter.setSizes([library, chat - viewer, viewer])
         self.viewer.open_source(source)
+
+    def close_viewer(self) -> None:
+        """Hide the viewer and give its room back to the conversation."""
+        if self.viewer.isVisible():
+            library, chat, viewer = self.splitter.sizes()
+            self.viewer.hide()
+            self.splitter.setSizes([library, chat + viewer, 0])
 
     def refresh_conversations(self) -> None:
         self.conversations_panel.set_conversations(
@@ -289,15 +311,24 @@ class MainWindow(QMainWindow):
     def _restore_geometry(self) -> None:
         store = self._geometry_store()
         geometry, state = store.value("geometry"), store.value("splitter")
+        available = self.screen().availableGeometry()
+        first = first_window_geometry(available)
+        self.setMinimumSize(
+            min(MINIMUM_SIZE[0], first.width()), min(MINIMUM_SIZE[1], first.height())
+        )
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 800)
+            self.setGeometry(first)
+        elif not available.contains(self.geometry()):
+            self.setGeometry(first)  # saved on a bigger screen
+        width = self.geometry().width()
         if state is None or not self.splitter.restoreState(state):
-            self.splitter.setSizes([460, 820, 0])
+            self.splitter.setSizes([width * 9 // 25, width * 16 // 25, 0])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel the answer and the indexing, wait for the workers, keep what was saved."""
         if not self._closing:
             self._closing = True
+            self.close_viewer()  # its squeezed split is not the next start's
             store = self._geometry_store()
             store.setValue("geometry", self.saveGeometry())
             store.setValue("splitter", self.splitter.saveState())

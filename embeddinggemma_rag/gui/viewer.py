@@ -128,6 +128,8 @@ class SourceViewer(QWidget):
             return
         self._target_page = max(0, min((source.page or 1) - 1, self.pdf_document.pageCount() - 1))
         self.pdf_view.pageNavigator().jump(self._target_page, QPointF(), 0)
+        # Followed from now on: the page top until the passage's rectangle is known.
+        self._passage, self._follow = (self._target_page, QRectF()), True
         self._show_page_number()
         page_text = self.pdf_document.getAllText(self._target_page).text()
         found = locate(page_text, source.text)
@@ -165,6 +167,9 @@ class SourceViewer(QWidget):
         # in the scrolled area, in pixels; the passage lies at its points times the scale.
         view.pageNavigator().jump(page, QPointF(), 0)
         top = view.verticalScrollBar().value()
+        if rect.isEmpty():
+            view.verticalScrollBar().setValue(top)
+            return
         scale = self._page_scale(page)
         centre = rect.center() * scale
         viewport = view.viewport().size()
@@ -191,13 +196,14 @@ class SourceViewer(QWidget):
 
     def _on_user_scrolled(self, _action: int) -> None:
         self._follow = False  # the user moved: stop pulling the view back to the passage
+        self._show_page_number()
 
     def _show_page_number(self) -> None:
         if self.stack.currentWidget() is self.pdf_view:
             self.bar.set_pages(self.current_page(), self.pdf_document.pageCount())
 
     def _on_bar_page_step(self, step: int) -> None:
-        page = self.pdf_view.pageNavigator().currentPage() + step
+        page = self.current_page() - 1 + step
         if 0 <= page < self.pdf_document.pageCount():
             self._follow = False
             self.pdf_view.pageNavigator().jump(page, QPointF(), 0)
@@ -244,7 +250,11 @@ class SourceViewer(QWidget):
         self.bar.find_state.setText(f"{index + 1} of {count}")
 
     def current_page(self) -> int:
-        """1-based, as citations count pages."""
+        """1-based, as citations count pages: the passage's while the view follows it (Qt's
+        navigator names the page at the top edge, the one before when the passage's page
+        is the last and cannot scroll up that far)."""
+        if self._follow and self._passage is not None:
+            return self._passage[0] + 1
         return self.pdf_view.pageNavigator().currentPage() + 1
 
     # Text ------------------------------------------------------------------------------

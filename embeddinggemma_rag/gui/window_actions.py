@@ -67,7 +67,7 @@ class WindowActions:
         if self.window.chat.job is not None:
             self.window.chat.stop()
         elif self.window.viewer.isVisible():
-            self.window.viewer.hide()
+            self.window.close_viewer()
 
     def export_current(self) -> None:
         selected = self.window.conversations_panel.selected_id()
