@@ -41,6 +41,7 @@ class ChatController(QObject):
         self.conversation_id: int | None = None
         self.job: Job | None = None
         view.ask_requested.connect(self.ask)
+        view.regenerate_requested.connect(self.ask)
         view.stop_requested.connect(self.stop)
 
     # Asking ----------------------------------------------------------------------------

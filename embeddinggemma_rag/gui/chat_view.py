@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QEvent, Qt, QUrl, Signal
-from PySide6.QtGui import QTextCharFormat, QTextCursor
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -26,6 +26,7 @@ class ChatView(QWidget):
     """Shows `entries`; asking, stopping and opening sources are signals for the controller."""
 
     ask_requested = Signal(str, object)  # question, scope path or None
+    regenerate_requested = Signal(str, object)  # an earlier question and its scope, again
     stop_requested = Signal()
     source_activated = Signal(object)  # SourceRef
 
@@ -203,8 +204,18 @@ class ChatView(QWidget):
         entry_text, _, item = rest.partition(":")
         if not entry_text.isdigit() or not item.isdigit() or int(entry_text) >= len(self.entries):
             return
-        sources = self.entries[int(entry_text)].sources
-        if kind == "source" and int(item) < len(sources):
+        entry = self.entries[int(entry_text)]
+        sources = entry.sources
+        if kind == "copy" and entry.answer is not None:
+            QGuiApplication.clipboard().setText(entry.answer.text)
+        elif kind == "regenerate" and not self.busy:
+            self.regenerate_requested.emit(entry.question, entry.scope)
+        elif kind == "passages":
+            entry.show_passages = not entry.show_passages
+            self._render()
+        elif kind == "passage" and int(item) < len(entry.passages):
+            self.source_activated.emit(entry.passages[int(item)])
+        elif kind == "source" and int(item) < len(sources):
             self.source_activated.emit(sources[int(item)])
         elif kind == "cite":
             for source in sources:
