@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QEvent, Qt, QUrl, Signal
-from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -64,10 +65,16 @@ class ChatView(QWidget):
         self.send_button = button("Send", self._on_send_button_clicked, "Send question")
         self.stop_button = button("Stop", self.stop_requested, "Stop answer", "Stop (Esc)")
         self.stop_button.setEnabled(False)
+        self.find_box = QLineEdit()
+        self.find_box.setAccessibleName("Find in the conversation")
+        self.find_box.setPlaceholderText("Find in the conversation (Ctrl+F)")
+        self.find_box.setClearButtonEnabled(True)
+        self.find_box.returnPressed.connect(self._on_find_box_return_pressed)
         header = QHBoxLayout()
         header.addWidget(scope_label)
         header.addWidget(self.scope_combo)
         header.addStretch(1)
+        header.addWidget(self.find_box)
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
@@ -193,6 +200,18 @@ class ChatView(QWidget):
             return  # one answer at a time; the text stays in the box
         self.question_box.clear()
         self.ask_requested.emit(text, self.scope())
+
+    def _on_find_box_return_pressed(self) -> None:
+        text = self.find_box.text()
+        backwards = bool(QGuiApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
+        flags = QTextDocument.FindFlag.FindBackward if backwards else QTextDocument.FindFlag(0)
+        if text and not self.transcript.find(text, flags):
+            cursor = self.transcript.textCursor()  # wrap around once
+            cursor.movePosition(
+                QTextCursor.MoveOperation.End if backwards else QTextCursor.MoveOperation.Start
+            )
+            self.transcript.setTextCursor(cursor)
+            self.transcript.find(text, flags)
 
     def _on_send_button_clicked(self) -> None:
         text = self.question_box.toPlainText().strip()

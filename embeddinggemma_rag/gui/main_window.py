@@ -27,6 +27,7 @@ from embeddinggemma_rag.gui.sources_view import SourceRef
 from embeddinggemma_rag.gui.status_bar import AppStatusBar
 from embeddinggemma_rag.gui.viewer import SourceViewer
 from embeddinggemma_rag.gui.watcher import LibraryWatcher
+from embeddinggemma_rag.gui.widgets import show_focus
 from embeddinggemma_rag.gui.window_actions import WindowActions
 
 GEOMETRY_FILE = "window.ini"
@@ -77,6 +78,8 @@ class MainWindow(QMainWindow):
         self.actions_ = WindowActions(self)
         self.errors.actions[OPEN_MODELS] = self.actions_.open_setup
         self._connect()
+        for view in (self.library_panel.tree, self.conversations_panel.list):
+            show_focus(view)
         self._closing = False
         self._restore_geometry()
 
@@ -139,6 +142,7 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         """Check the models in the background; then load them, or show the setup screen."""
         self.refresh_conversations()
+        self.chat_view.question_box.setFocus()  # a newcomer can type a question at once
         job = model_jobs.check_models(self.host)
         job.succeeded.connect(self._on_check_job_succeeded)
         job.failed.connect(self._on_check_job_failed)

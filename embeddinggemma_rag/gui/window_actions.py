@@ -31,12 +31,13 @@ class WindowActions:
         self._add(menu, "&Re-scan the library", "F5", window.host.rescan)
         menu.addSeparator()
         self._add(menu, "&Models…", None, self.open_setup)
-        self._add(menu, "&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings)
+        self.settings_action = self._add(menu, "&Settings…", "Ctrl+,", self.open_settings)
         menu.addSeparator()
         self._add(menu, "&Quit", QKeySequence.StandardKey.Quit, window.close)
         menu = window.menuBar().addMenu("&Conversation")
         self._add(menu, "&New conversation", "Ctrl+N", chat.new_conversation)
-        self._add(menu, "&Ask a question", "Ctrl+F", window.chat_view.question_box.setFocus)
+        self._add(menu, "&Ask a question", "Ctrl+L", window.chat_view.question_box.setFocus)
+        self._add(menu, "&Find…", QKeySequence.StandardKey.Find, self.find)
         self.stop = self._add(menu, "&Stop the answer", "Esc", self.stop_or_close_viewer)
         self._add(menu, "&Export to Markdown…", "Ctrl+E", self.export_current)
         menu = window.menuBar().addMenu("&Help")
@@ -68,6 +69,16 @@ class WindowActions:
             self.window.chat.stop()
         elif self.window.viewer.isVisible():
             self.window.close_viewer()
+
+    def find(self) -> None:
+        """Find in the source viewer when it is open and not left for the chat, else in the
+        conversation."""
+        viewer, chat = self.window.viewer, self.window.chat_view
+        focus = self.window.focusWidget()
+        in_chat = focus is not None and chat.isAncestorOf(focus)
+        field = viewer.bar.find if viewer.isVisible() and not in_chat else chat.find_box
+        field.setFocus()
+        field.selectAll()
 
     def export_current(self) -> None:
         selected = self.window.conversations_panel.selected_id()
