@@ -6,15 +6,18 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -60,6 +63,28 @@ def owning_source(path: str, sources: Iterable[str]) -> str | None:
     return max(owners, key=len, default=None)
 
 
+class _WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their wrapped status: QTreeView sizes rows without wrapping."""
+
+    def __init__(self, tree: QTreeWidget) -> None:
+        super().__init__(tree)
+        self._tree = tree
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        hint = super().sizeHint(option, index)
+        if index.column() != STATUS:
+            return hint
+        icon = self._tree.iconSize().width() + 8
+        width = max(self._tree.columnWidth(STATUS) - icon, 40)
+        text = str(index.data() or "")
+        box = option.fontMetrics.boundingRect(  # type: ignore[attr-defined]
+            QRect(0, 0, width, 100_000), int(Qt.TextFlag.TextWordWrap), text
+        )
+        return QSize(hint.width(), max(hint.height(), box.height() + 4))
+
+
 def _summary(statuses: list[Any]) -> str:
     """A folder's row: how far indexing got, or how many files and problems it has."""
     total = len(statuses)
@@ -83,6 +108,7 @@ class LibraryPanel(QWidget):
     scope_requested = Signal(str)  # "ask about this"
     open_requested = Signal(str)  # open a file in the system app
     resume_requested = Signal(list)  # sources whose indexing was cancelled part-way
+    preview_requested = Signal(str)  # a file double-clicked or Enter: shown in the viewer
     counts_changed = Signal(int, int)  # indexed documents, passages
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -98,6 +124,15 @@ class LibraryPanel(QWidget):
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_tree_context_menu_requested)
         self.tree.itemSelectionChanged.connect(self._on_tree_item_selection_changed)
+        self.tree.itemActivated.connect(self._on_tree_item_activated)
+        # The whole reason, wrapped, never "Failed: damaged or not…": it is what users scan for.
+        self.tree.setWordWrap(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.setUniformRowHeights(False)
+        self.tree.setItemDelegate(_WrappingDelegate(self.tree))
+        self.problems_only = QCheckBox("Only problems")
+        self.problems_only.setToolTip("Show only files that failed or hold no text")
+        self.problems_only.toggled.connect(self._apply_filter)
         header = self.tree.header()
         header.setStretchLastSection(False)
         # The status column takes the room left: its reason is what a user scans for.
@@ -105,6 +140,7 @@ class LibraryPanel(QWidget):
         header.resizeSection(NAME, 190)
         header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(PASSAGES, QHeaderView.ResizeMode.ResizeToContents)
+        header.sectionResized.connect(lambda *_: self.tree.scheduleDelayedItemsLayout())
         self.add_folder_button = button("Add folder…", self.add_folder_clicked, tip="Ctrl+O")
         self.add_files_button = button("Add files…", self.add_files_clicked)
         self.remove_button = button(
@@ -127,6 +163,7 @@ class LibraryPanel(QWidget):
         buttons.addWidget(self.add_folder_button)
         buttons.addWidget(self.add_files_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.problems_only)
         buttons.addWidget(self.resume_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.rescan_button)
@@ -283,6 +320,7 @@ class LibraryPanel(QWidget):
             item.setTextAlignment(PASSAGES, Qt.AlignmentFlag.AlignRight)
         self.hint.setVisible(not self._sources)
         self.resume_button.setVisible(bool(self.partial_sources()))
+        self._apply_filter()
         self.counts_changed.emit(*self.counts())
 
     def _icon(self, pixmap: QStyle.StandardPixmap) -> QIcon:
@@ -298,6 +336,24 @@ class LibraryPanel(QWidget):
         # Only added folders and files can be removed: a file inside an added folder would
         # come back with the next re-scan of its folder.
         self.remove_button.setEnabled(bool(self._selected_sources()))
+
+    def _apply_filter(self) -> None:
+        only = self.problems_only.isChecked()
+        problem = (FileStatus.FAILED, FileStatus.NO_TEXT)
+        for item in self._files.values():
+            item.setHidden(only and item.data(STATUS, PATH_ROLE) not in problem)
+        for path, item in self._sources.items():
+            if path in self._files:
+                continue
+            children = [c for i in range(item.childCount()) if (c := item.child(i)) is not None]
+            item.setHidden(only and all(child.isHidden() for child in children))
+
+    def _on_tree_item_activated(self, item: QTreeWidgetItem, _column: int) -> None:
+        path = str(item.data(NAME, PATH_ROLE))
+        if path in self._files and os.path.isfile(path):
+            self.preview_requested.emit(path)
+        else:
+            item.setExpanded(not item.isExpanded())
 
     def _on_resume_button_clicked(self) -> None:
         sources = self.partial_sources()

@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         panel.counts_changed.connect(self.status.set_library_size)
         panel.scope_requested.connect(self.chat_view.set_scope)
         panel.open_requested.connect(self._on_library_panel_open_requested)
+        panel.preview_requested.connect(self._on_library_panel_preview_requested)
         self.ingest_bar.cancel_clicked.connect(host.cancel_ingest)
         self.watcher.changed.connect(host.ingest)
         self.chat_view.source_activated.connect(self.open_source)
@@ -262,6 +263,10 @@ class MainWindow(QMainWindow):
             "a copy first.",
         ):
             self.chat.delete_conversation(conversation_id)
+
+    def _on_library_panel_preview_requested(self, path: str) -> None:
+        page = 1 if path.lower().endswith(".pdf") else None
+        self.open_source(SourceRef(path, page, "", 0, 0, 0.0, None))  # no passage: a preview
 
     def _on_library_panel_open_requested(self, path: str) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(path))

@@ -133,7 +133,9 @@ class SourceViewer(QWidget):
         self._show_page_number()
         page_text = self.pdf_document.getAllText(self._target_page).text()
         found = locate(page_text, source.text)
-        if found is None:
+        if not source.text.strip():
+            pass  # a preview from the library: no passage to find
+        elif found is None:
             self.detail.setText("The passage could not be found on this page; it may have changed.")
         else:
             # Qt PDF's own page text, so the search matches exactly (line breaks included).
@@ -281,8 +283,10 @@ class SourceViewer(QWidget):
         text, start, end = found
         # A page break becomes a line break of the same length, so offsets still hold.
         self.text_view.setPlainText(text.replace(PAGE_SEPARATOR, "\n"))
-        if start == end:
+        if start == end and self._source.text.strip():
             self.detail.setText("The passage is no longer in this file; it may have changed.")
+        elif start == end:
+            pass  # a preview from the library: the text from its start
         else:
             self._highlight(start, end)
         self.shown.emit(self._source)

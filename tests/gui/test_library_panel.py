@@ -270,3 +270,35 @@ def test_remove_asks_first_and_takes_the_rows_off_at_once(
     assert panel.source_paths() == [] and panel.tree.topLevelItemCount() == 0
     assert panel.file_item(str(docs / "manual.pdf")) is None
     qtbot.waitUntil(lambda: "0 documents" in window.status.library_label.text(), timeout=WAIT_MS)
+
+
+def test_rows_show_the_whole_reason_preview_on_enter_and_filter_to_problems(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    docs = make_library(tmp_path / "docs")
+    with qtbot.waitSignal(window.host.ingest_finished, timeout=WAIT_MS):
+        window.add_paths([docs])
+    qtbot.waitUntil(lambda: window.host.ingest_job is None, timeout=WAIT_MS)
+    panel = window.library_panel
+    # A narrow status column (the name column takes the rest of a narrow panel).
+    panel.tree.header().resizeSection(0, panel.tree.viewport().width() - 150)
+    locked = panel.file_item(str(docs / "locked.pdf"))
+    assert locked is not None
+    # Wrapped onto more lines when the column is narrow, never cut with an ellipsis.
+    line = panel.tree.fontMetrics().height()
+    qtbot.waitUntil(lambda: panel.tree.visualItemRect(locked).height() > line * 1.5)
+    assert "…" not in locked.text(STATUS)
+
+    note = panel.file_item(str(docs / "note0.txt"))
+    assert note is not None
+    with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
+        panel.tree.setCurrentItem(note)
+        panel.tree.itemActivated.emit(note, 0)  # what Enter or a double-click sends
+    assert window.viewer.isVisible() and window.viewer.detail.text() == ""
+    assert "Note 0." in window.viewer.text_view.toPlainText()
+
+    panel.problems_only.setChecked(True)
+    shown = [p for p, item in panel._files.items() if not item.isHidden()]
+    assert sorted(Path(p).name for p in shown) == ["locked.pdf"]
+    panel.problems_only.setChecked(False)
+    assert not any(item.isHidden() for item in panel._files.values())
