@@ -9,7 +9,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from embeddinggemma_rag import APP_NAME, __version__
-from embeddinggemma_rag.core.settings import Settings, save_settings
+from embeddinggemma_rag.core.settings import Settings, save_settings_changes
 from embeddinggemma_rag.gui.settings_dialog import SettingsDialog
 from embeddinggemma_rag.gui.setup_dialog import SetupDialog
 
@@ -139,7 +139,7 @@ class WindowActions:
             "every document again now? This takes as long as the first indexing.",
         )
         try:
-            save_settings(new)
+            save_settings_changes(old, new)
         except Exception as exc:
             self.window.errors.report(exc, "save the settings")
         self.apply_settings(new, reindex)
