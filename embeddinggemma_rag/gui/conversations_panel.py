@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QVBoxLayout,
@@ -31,6 +32,7 @@ class ConversationsPanel(QWidget):
     open_requested = Signal(int)
     export_requested = Signal(int)
     delete_requested = Signal(int)
+    rename_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,14 +46,24 @@ class ConversationsPanel(QWidget):
             "Export…", self._on_export_button_clicked, "Export conversation to Markdown"
         )
         self.delete_button = button("Delete", self._on_delete_button_clicked, "Delete conversation")
+        self.rename_button = button(
+            "Rename…", self._on_rename_button_clicked, "Rename conversation"
+        )
+        self.search = QLineEdit()
+        self.search.setAccessibleName("Search conversations")
+        self.search.setPlaceholderText("Search conversations")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._apply_search)
         buttons = QHBoxLayout()
         buttons.addWidget(self.new_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.rename_button)
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.delete_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
+        layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         self._on_list_current_item_changed()
 
@@ -61,16 +73,23 @@ class ConversationsPanel(QWidget):
         self.list.blockSignals(True)  # rebuilding is not the user choosing one
         self.list.clear()
         for summary in conversations:
-            item = QListWidgetItem(
-                f"{summary.title}\n{when(summary.updated_at)} · {summary.turn_count} questions"
-            )
+            questions = f"{summary.turn_count} question{'' if summary.turn_count == 1 else 's'}"
+            item = QListWidgetItem(f"{summary.title}\n{when(summary.updated_at)} · {questions}")
             item.setData(ID_ROLE, summary.id)
             item.setToolTip(summary.title)
             self.list.addItem(item)
             if summary.id == current:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
+        self._apply_search()
         self._on_list_current_item_changed()
+
+    def _apply_search(self) -> None:
+        words = self.search.text().casefold().split()
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            title = str(item.toolTip()).casefold()
+            item.setHidden(not all(word in title for word in words))
 
     def selected_id(self) -> int | None:
         item = self.list.currentItem()
@@ -83,6 +102,11 @@ class ConversationsPanel(QWidget):
         chosen = self.selected_id() is not None
         self.export_button.setEnabled(chosen)
         self.delete_button.setEnabled(chosen)
+        self.rename_button.setEnabled(chosen)
+
+    def _on_rename_button_clicked(self) -> None:
+        if (conversation_id := self.selected_id()) is not None:
+            self.rename_requested.emit(conversation_id)
 
     def _on_export_button_clicked(self) -> None:
         if (conversation_id := self.selected_id()) is not None:

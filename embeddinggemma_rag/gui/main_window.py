@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
             self._on_conversations_panel_delete_requested
         )
         self.conversations_panel.export_requested.connect(self.actions_.export_conversation)
+        self.conversations_panel.rename_requested.connect(self.actions_.rename_conversation)
         self.viewer.close_clicked.connect(self.close_viewer)
         self.viewer.failed.connect(self.errors.report)
 
@@ -142,6 +143,9 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """Check the models in the background; then load them, or show the setup screen."""
+        latest = self.chat.store.list()[:1]
+        if latest:  # where the user left off
+            self.chat.open_conversation(latest[0].id)
         self.refresh_conversations()
         self.chat_view.question_box.setFocus()  # a newcomer can type a question at once
         job = model_jobs.check_models(self.host)

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from embeddinggemma_rag import APP_NAME, __version__
+from embeddinggemma_rag.core.conversations import export_file_name
 from embeddinggemma_rag.core.settings import Settings, save_settings_changes
 from embeddinggemma_rag.gui.settings_dialog import SettingsDialog
 from embeddinggemma_rag.gui.setup_dialog import SetupDialog
@@ -89,8 +90,11 @@ class WindowActions:
         self.export_conversation(current)
 
     def export_conversation(self, conversation_id: int) -> None:
+        title = next(
+            (c.title for c in self.window.chat.store.list() if c.id == conversation_id), ""
+        )
         target, _ = QFileDialog.getSaveFileName(
-            self.window, "Export the conversation", "conversation.md", "Markdown (*.md)"
+            self.window, "Export the conversation", export_file_name(title), "Markdown (*.md)"
         )
         if not target:
             return
@@ -148,6 +152,19 @@ class WindowActions:
         self.window.host.reload(settings, rescan=False)
         if reindex:
             self.window.host.reindex()
+
+    def rename_conversation(self, conversation_id: int) -> None:
+        current = next(
+            (c.title for c in self.window.chat.store.list() if c.id == conversation_id), ""
+        )
+        title = self.ask_text("Rename the conversation", "Name:", current)
+        if title and title.strip() and title != current:
+            self.window.chat.store.rename(conversation_id, title.strip())
+            self.window.refresh_conversations()
+
+    def ask_text(self, title: str, label: str, text: str) -> str | None:
+        answer, ok = QInputDialog.getText(self.window, title, label, text=text)
+        return answer if ok else None
 
     def confirm(self, title: str, question: str) -> bool:
         answer = QMessageBox.question(self.window, title, question)
