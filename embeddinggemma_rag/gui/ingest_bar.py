@@ -38,7 +38,9 @@ def describe_progress(progress: Any) -> str:
     embedded), not from files: a batch of files is embedded together, so files stall."""
     done, total = progress.files_done, progress.files_total
     elapsed = max(progress.elapsed_seconds, 1e-6)
-    parts = [f"{done:,} of {total:,} files", f"{progress.chunks_done:,} passages embedded"]
+    files = f"{done:,} of {total:,} file{'' if total == 1 else 's'}"
+    passages = progress.chunks_done
+    parts = [files, f"{passages:,} passage{'' if passages == 1 else 's'} embedded"]
     if progress.chunks_done and elapsed > 1:
         parts.append(f"{progress.chunks_done / elapsed:.1f} passages/s")
     work, work_total = progress.work_done, progress.work_total

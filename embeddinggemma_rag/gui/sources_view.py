@@ -127,7 +127,10 @@ def insert_passages(
     spaced.setTopMargin(6)
     cursor.insertBlock(spaced)
     arrow = "▾ Hide" if expanded else "▸ Show"
-    label = f"{arrow} the {len(passages)} passages given to the model"
+    count = len(passages)
+    label = f"{arrow} the {count} passages given to the model"
+    if count == 1:
+        label = f"{arrow} the passage given to the model"
     cursor.insertText(label, link_format(palette, f"passages:{index}:0"))
     if not expanded:
         return passages

@@ -77,3 +77,22 @@ def test_export_is_named_after_the_conversation_and_holds_the_passages(
     assert "### Passages given to the model" in markdown
     for passage in answer.passages:
         assert passage.text.splitlines()[0] in markdown
+
+
+def test_counts_read_in_the_singular_for_one() -> None:
+    from types import SimpleNamespace
+
+    from embeddinggemma_rag.gui.ingest_bar import describe_progress
+    from embeddinggemma_rag.gui.library_panel import _summary, plural
+
+    one = SimpleNamespace(
+        files_done=0,
+        files_total=1,
+        chunks_done=1,
+        elapsed_seconds=0.5,
+        work_done=0.0,
+        work_total=1.0,
+    )
+    assert describe_progress(one) == "0 of 1 file · 1 passage embedded"
+    assert plural(1, "file") == "1 file" and plural(2, "file") == "2 files"
+    assert _summary(["indexed"]) == "1 file"
