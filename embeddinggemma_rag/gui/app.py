@@ -20,14 +20,22 @@ def run_app(settings: Settings, engine_factory: EngineFactory | None = None) -> 
     """Show the window and run until it is closed; the exit status of the event loop."""
     if not qt_can_start():
         return 1
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     from embeddinggemma_rag import APP_NAME
     from embeddinggemma_rag.gui.main_window import MainWindow
+    from embeddinggemma_rag.gui.palette import follow_color_scheme
 
+    if QApplication.instance() is None:
+        # Fractional screen scales (125 %, 150 %) as they are, not rounded to 1 or 2.
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
+    follow_color_scheme(app)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setDesktopFileName("embeddinggemma-rag")
