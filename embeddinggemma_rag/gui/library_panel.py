@@ -76,7 +76,8 @@ class _WrappingDelegate(QStyledItemDelegate):
         hint = super().sizeHint(option, index)
         if index.column() != STATUS:
             return hint
-        icon = self._tree.iconSize().width() + 8
+        # The icon, its spacing and the cell's margins; a little short rather than elided.
+        icon = option.decorationSize.width() + 24  # type: ignore[attr-defined]
         width = max(self._tree.columnWidth(STATUS) - icon, 40)
         text = str(index.data() or "")
         box = option.fontMetrics.boundingRect(  # type: ignore[attr-defined]

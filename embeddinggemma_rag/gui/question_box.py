@@ -11,7 +11,7 @@ from embeddinggemma_rag.gui.widgets import pass_drops_to_window
 
 class QuestionBox(QPlainTextEdit):
     submitted = Signal(str)
-    HINT = "Ask a question about your documents (Enter sends, Shift+Enter starts a new line)"
+    HINT = "Ask about your documents (Enter sends, Shift+Enter: new line)"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -123,9 +123,7 @@ class SettingsDialog(QDialog):
             ("Conte&xt size", self.context, "Larger: more passages, longer wait before answering"),
         ]
         self.basic = QGroupBox("Basic")
-        self.advanced = QGroupBox(
-            "Advanced (indexing and answering; most people never change these)"
-        )
+        self.advanced = QGroupBox("Advanced: indexing and answering")
         for box, rows in ((self.basic, basic), (self.advanced, advanced)):
             form = QFormLayout(box)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
