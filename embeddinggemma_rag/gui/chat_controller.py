@@ -12,6 +12,7 @@ from embeddinggemma_rag.gui.chat_view import ChatView
 from embeddinggemma_rag.gui.engine_host import EngineHost
 from embeddinggemma_rag.gui.errors import ErrorReporter, describe
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.transcript import ChatEntry
 
 STOPPED = "Stopped before the end."
@@ -60,13 +61,13 @@ class ChatController(QObject):
             # Searching needs the search model: say so now instead of waiting for it.
             self.view.finish_answer(None, NO_SEARCH_MODEL)
             self.view.question_box.setPlainText(question)  # ready to ask once it is set up
-            self.models_needed.emit()
+            emit(self.models_needed)
             return
         if self.host.library_empty and self.host.ingest_job is None:
             # (While indexing, the count read before it is stale: the engine answers then.)
             self.view.finish_answer(None, EMPTY_LIBRARY)
             self.view.question_box.setPlainText(question)
-            self.documents_needed.emit()
+            emit(self.documents_needed)
             return
         job = self.host.ask(question, history, Path(scope) if scope else None)
         job.tokens.connect(self.view.append_tokens)
@@ -106,8 +107,8 @@ class ChatController(QObject):
             )
         except Exception as exc:  # the answer stays on screen; only saving failed
             self.errors.report(exc, "save the conversation")
-        self.conversations_changed.emit()
-        self.answer_finished.emit(answer)
+        emit(self.conversations_changed)
+        emit(self.answer_finished, answer)
 
     # Conversations ---------------------------------------------------------------------
 
@@ -117,7 +118,7 @@ class ChatController(QObject):
         self.view.show_entries([])
         self.view.clear_scope()  # a new conversation asks the whole library again
         self.view.question_box.setFocus()
-        self.conversations_changed.emit()
+        emit(self.conversations_changed)
 
     def open_conversation(self, conversation_id: int) -> None:
         if self.job is not None or conversation_id == self.conversation_id:
@@ -139,7 +140,7 @@ class ChatController(QObject):
         self.store.delete(conversation_id)
         if conversation_id == self.conversation_id:
             self.new_conversation()
-        self.conversations_changed.emit()
+        emit(self.conversations_changed)
 
     def export(self, conversation_id: int, path: Path) -> None:
         path.write_text(export_markdown(self.store.load(conversation_id)), encoding="utf-8")

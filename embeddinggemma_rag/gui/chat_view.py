@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from embeddinggemma_rag.core.answer_types import Answer
 from embeddinggemma_rag.gui.question_box import QuestionBox
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.text_views import SafeTextBrowser
 from embeddinggemma_rag.gui.transcript import ChatEntry, insert_entry
 from embeddinggemma_rag.gui.widgets import button, plain_label
@@ -199,7 +200,7 @@ class ChatView(QWidget):
         if self.busy:
             return  # one answer at a time; the text stays in the box
         self.question_box.clear()
-        self.ask_requested.emit(text, self.scope())
+        emit(self.ask_requested, text, self.scope())
 
     def _on_find_box_return_pressed(self) -> None:
         text = self.find_box.text()
@@ -228,15 +229,15 @@ class ChatView(QWidget):
         if kind == "copy" and entry.answer is not None:
             QGuiApplication.clipboard().setText(entry.answer.text)
         elif kind == "regenerate" and not self.busy:
-            self.regenerate_requested.emit(entry.question, entry.scope)
+            emit(self.regenerate_requested, entry.question, entry.scope)
         elif kind == "passages":
             entry.show_passages = not entry.show_passages
             self._render()
         elif kind == "passage" and int(item) < len(entry.passages):
-            self.source_activated.emit(entry.passages[int(item)])
+            emit(self.source_activated, entry.passages[int(item)])
         elif kind == "source" and int(item) < len(sources):
-            self.source_activated.emit(sources[int(item)])
+            emit(self.source_activated, sources[int(item)])
         elif kind == "cite":
             for source in sources:
                 if source.number == int(item):
-                    self.source_activated.emit(source)
+                    emit(self.source_activated, source)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from embeddinggemma_rag.core.conversations import ConversationSummary
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -96,7 +97,7 @@ class ConversationsPanel(QWidget):
         return int(item.data(ID_ROLE)) if item is not None else None
 
     def _on_list_item_activated(self, item: QListWidgetItem) -> None:
-        self.open_requested.emit(int(item.data(ID_ROLE)))
+        emit(self.open_requested, int(item.data(ID_ROLE)))
 
     def _on_list_current_item_changed(self, *_: object) -> None:
         chosen = self.selected_id() is not None
@@ -106,12 +107,12 @@ class ConversationsPanel(QWidget):
 
     def _on_rename_button_clicked(self) -> None:
         if (conversation_id := self.selected_id()) is not None:
-            self.rename_requested.emit(conversation_id)
+            emit(self.rename_requested, conversation_id)
 
     def _on_export_button_clicked(self) -> None:
         if (conversation_id := self.selected_id()) is not None:
-            self.export_requested.emit(conversation_id)
+            emit(self.export_requested, conversation_id)
 
     def _on_delete_button_clicked(self) -> None:
         if (conversation_id := self.selected_id()) is not None:
-            self.delete_requested.emit(conversation_id)
+            emit(self.delete_requested, conversation_id)

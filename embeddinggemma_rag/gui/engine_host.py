@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from embeddinggemma_rag.core.answer_types import Turn
 from embeddinggemma_rag.core.settings import Settings
 from embeddinggemma_rag.gui.jobs import Job, JobContext, JobRunner
+from embeddinggemma_rag.gui.signals import emit
 
 if TYPE_CHECKING:
     from embeddinggemma_rag.core.engine import Engine
@@ -86,7 +87,7 @@ class EngineHost(QObject):
         """Make the engine and load the embedding model; then rescan and load the generator."""
         self.models_missing = False
         self._engine_made.clear()
-        self.model_state_changed.emit(EMBEDDING, "loading…")
+        emit(self.model_state_changed, EMBEDDING, "loading…")
         job = self.runner.start("load", self._load)
         job.succeeded.connect(self._on_load_succeeded)
         job.failed.connect(self._on_load_failed)
@@ -131,27 +132,27 @@ class EngineHost(QObject):
         return self._engine.status()
 
     def _on_load_succeeded(self, status: Any) -> None:
-        self.model_state_changed.emit(EMBEDDING, "ready")
-        self.status_changed.emit(status)
+        emit(self.model_state_changed, EMBEDDING, "ready")
+        emit(self.status_changed, status)
         # Loaded now, not at the first question: the first answer should not wait for it.
-        self.model_state_changed.emit(GENERATOR, "loading…")
+        emit(self.model_state_changed, GENERATOR, "loading…")
         job = self.runner.start("load generator", self._load_generator)
         job.succeeded.connect(self._on_generator_loaded)
         job.failed.connect(self._on_generator_failed)
 
     def _on_load_failed(self, exc: BaseException) -> None:
-        self.model_state_changed.emit(EMBEDDING, "not loaded")
-        self.failed.emit(exc, "load the embedding model")
+        emit(self.model_state_changed, EMBEDDING, "not loaded")
+        emit(self.failed, exc, "load the embedding model")
 
     def _load_generator(self, ctx: JobContext) -> None:
         self.engine(ctx).generator  # noqa: B018 - the property loads the model
 
     def _on_generator_loaded(self, _: object) -> None:
-        self.model_state_changed.emit(GENERATOR, "ready")
+        emit(self.model_state_changed, GENERATOR, "ready")
 
     def _on_generator_failed(self, exc: BaseException) -> None:
-        self.model_state_changed.emit(GENERATOR, f"not loaded ({exc})")
-        self.generator_failed.emit(exc)
+        emit(self.model_state_changed, GENERATOR, f"not loaded ({exc})")
+        emit(self.generator_failed, exc)
 
     def _on_self_status_changed(self, status: Any) -> None:
         self.library_chunks = status.chunks
@@ -183,7 +184,7 @@ class EngineHost(QObject):
             if path not in self._pending_paths:
                 self._pending_paths.append(path)
         self._start_next_ingest()
-        self.pending_changed.emit()
+        emit(self.pending_changed)
 
     @property
     def pending_paths(self) -> list[str]:
@@ -209,7 +210,7 @@ class EngineHost(QObject):
         self._pending_rescan = self._pending_reindex = False
         if self._ingest_job is not None:
             self._ingest_job.cancel()
-        self.pending_changed.emit()
+        emit(self.pending_changed)
 
     def _start_next_ingest(self) -> None:
         if self._ingest_job is not None or self.runner.closed or self.models_missing:
@@ -220,7 +221,7 @@ class EngineHost(QObject):
             return
         self._pending_rescan = self._pending_reindex = False
         self._pending_paths, self._running_paths = [], [str(p) for p in paths]
-        self.pending_changed.emit()
+        emit(self.pending_changed)
 
         def work(ctx: JobContext) -> Any:
             engine = self.engine(ctx)
@@ -248,16 +249,16 @@ class EngineHost(QObject):
         job.failed.connect(self._on_ingest_failed)
         job.finished.connect(self._on_ingest_job_finished)
         self._ingest_job = job
-        self.ingest_started.emit(job)
+        emit(self.ingest_started, job)
 
     def _on_ingest_succeeded(self, result: tuple[Any, Any]) -> None:
         report, status = result
-        self.ingest_finished.emit(report)
-        self.status_changed.emit(status)
+        emit(self.ingest_finished, report)
+        emit(self.status_changed, status)
 
     def _on_ingest_failed(self, exc: BaseException) -> None:
-        self.ingest_finished.emit(None)
-        self.failed.emit(exc, "index the files")
+        emit(self.ingest_finished, None)
+        emit(self.failed, exc, "index the files")
         self.refresh_status()
 
     def _on_ingest_job_finished(self) -> None:
@@ -269,7 +270,7 @@ class EngineHost(QObject):
     def remove(self, paths: Sequence[Path | str]) -> None:
         targets = [Path(p) for p in paths]
         job = self.runner.start("remove", lambda ctx: self.engine(ctx).remove(targets))
-        job.failed.connect(lambda exc: self.failed.emit(exc, "remove from the library"))
+        job.failed.connect(lambda exc: emit(self.failed, exc, "remove from the library"))
         job.finished.connect(self.refresh_status)
 
     def refresh_status(self) -> None:
@@ -279,7 +280,7 @@ class EngineHost(QObject):
             return
         job = self.runner.start("status", lambda ctx: self.engine(ctx).status())
         job.succeeded.connect(self.status_changed)
-        job.failed.connect(lambda exc: self.failed.emit(exc, "read the library"))
+        job.failed.connect(lambda exc: emit(self.failed, exc, "read the library"))
         job.finished.connect(self._on_status_job_finished)
         self._status_job = job
 

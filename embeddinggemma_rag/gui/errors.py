@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
 from embeddinggemma_rag.core.errors import Cancelled, ModelError, RagError
+from embeddinggemma_rag.gui.signals import emit
 
 STATUS_SECONDS = 6
 OPEN_MODELS = "Open Models…"  # the setup screen: download models or choose their files
@@ -73,7 +74,7 @@ class ErrorReporter(QObject):
     def show(self, error: ShownError) -> None:
         self.history.append(error)
         self.note(f"{error.title}: {error.message}")
-        self.shown.emit(error)
+        emit(self.shown, error)
         if self.dialogs_enabled:
             self._open_box(error)
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button, plain_label
 
 BAR_STEPS = 1000
@@ -114,7 +115,7 @@ class IngestBar(QWidget):
         self.cancel_button.setEnabled(False)
         self.pause_button.setEnabled(False)
         self.summary.setText("Cancelling… what was indexed is kept")
-        self.cancel_clicked.emit()
+        emit(self.cancel_clicked)
 
     def _on_job_finished(self) -> None:
         if self.sender() is self._job:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from embeddinggemma_rag.core.documents import FileStatus
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -322,7 +323,7 @@ class LibraryPanel(QWidget):
         self.hint.setVisible(not self._sources)
         self.resume_button.setVisible(bool(self.partial_sources()))
         self._apply_filter()
-        self.counts_changed.emit(*self.counts())
+        emit(self.counts_changed, *self.counts())
 
     def _icon(self, pixmap: QStyle.StandardPixmap) -> QIcon:
         return self.style().standardIcon(pixmap)
@@ -352,19 +353,19 @@ class LibraryPanel(QWidget):
     def _on_tree_item_activated(self, item: QTreeWidgetItem, _column: int) -> None:
         path = str(item.data(NAME, PATH_ROLE))
         if path in self._files and os.path.isfile(path):
-            self.preview_requested.emit(path)
+            emit(self.preview_requested, path)
         else:
             item.setExpanded(not item.isExpanded())
 
     def _on_resume_button_clicked(self) -> None:
         sources = self.partial_sources()
         if sources:
-            self.resume_requested.emit(sources)
+            emit(self.resume_requested, sources)
 
     def _on_remove_button_clicked(self) -> None:
         sources = self._selected_sources()
         if sources:
-            self.remove_requested.emit(sources)
+            emit(self.remove_requested, sources)
 
     def _on_tree_context_menu_requested(self, pos: QPoint) -> None:
         item = self.tree.itemAt(pos)
@@ -372,9 +373,9 @@ class LibraryPanel(QWidget):
             return
         path = str(item.data(NAME, PATH_ROLE))
         menu = QMenu(self)
-        menu.addAction("Ask about this", lambda: self.scope_requested.emit(path))
+        menu.addAction("Ask about this", lambda: emit(self.scope_requested, path))
         if os.path.isfile(path):
-            menu.addAction("Open in system app", lambda: self.open_requested.emit(path))
+            menu.addAction("Open in system app", lambda: emit(self.open_requested, path))
         if item.parent() is None:
-            menu.addAction("Remove from library", lambda: self.remove_requested.emit([path]))
+            menu.addAction("Remove from library", lambda: emit(self.remove_requested, [path]))
         menu.popup(self.tree.viewport().mapToGlobal(pos))

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import pass_drops_to_window
 
 
@@ -29,4 +30,4 @@ class QuestionBox(QPlainTextEdit):
         elif event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             self.insertPlainText("\n")  # a real newline, not Qt's line separator U+2028
         elif text := self.toPlainText().strip():
-            self.submitted.emit(text)
+            emit(self.submitted, text)

@@ -22,6 +22,7 @@ from embeddinggemma_rag.gui import model_jobs
 from embeddinggemma_rag.gui.engine_host import EMBEDDING, GENERATOR, EngineHost
 from embeddinggemma_rag.gui.errors import ErrorReporter
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button, plain_label
 
 _TITLES = {EMBEDDING: "Search model (finds passages)", GENERATOR: "Chat model (writes answers)"}
@@ -209,7 +210,7 @@ class SetupDialog(QDialog):
         self.download_button.setEnabled(
             not active and any(not s.ok for s in self.statuses.values())
         )
-        self.downloading.emit(active)
+        emit(self.downloading, active)
 
     def reject(self) -> None:
         if self._download is not None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from embeddinggemma_rag.core.documents import PAGE_SEPARATOR
 from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.sources_view import SourceRef, source_label
 from embeddinggemma_rag.gui.text_views import mark_format
 from embeddinggemma_rag.gui.viewer_bar import FIT_WIDTH, ViewerBar
@@ -142,7 +143,7 @@ class SourceViewer(QWidget):
             start, end = found
             self._passage_search = page_text[start : min(end, start + HIGHLIGHT_CHARS)]
             self.search_model.setSearchString(self._passage_search)
-        self.shown.emit(source)
+        emit(self.shown, source)
 
     def _on_search_model_count_changed(self) -> None:
         if self._finding:
@@ -289,7 +290,7 @@ class SourceViewer(QWidget):
             pass  # a preview from the library: the text from its start
         else:
             self._highlight(start, end)
-        self.shown.emit(self._source)
+        emit(self.shown, self._source)
 
     def _highlight(self, start: int, end: int) -> None:
         cursor = QTextCursor(self.text_view.document())
@@ -331,8 +332,10 @@ class SourceViewer(QWidget):
         if self.sender() is self._text_job:
             self._text_job = None
             self.text_view.setPlainText("")
-            self.failed.emit(
-                exc, f"show {os.path.basename(self._source.path if self._source else '')}"
+            emit(
+                self.failed,
+                exc,
+                f"show {os.path.basename(self._source.path if self._source else '')}",
             )
 
     def _on_open_button_clicked(self) -> None:

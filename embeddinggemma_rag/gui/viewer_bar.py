@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLineEdit, QWidget
 
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button, plain_label
 
 FIT_WIDTH = 0.0  # the zoom combo's data for "Fit width"; other entries are factors
@@ -20,9 +21,9 @@ class ViewerBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.previous_button = button("◀", lambda: self.page_step.emit(-1), "Previous page")
+        self.previous_button = button("◀", lambda: emit(self.page_step, -1), "Previous page")
         self.previous_button.setToolTip("Previous page (Page Up)")
-        self.next_button = button("▶", lambda: self.page_step.emit(1), "Next page")
+        self.next_button = button("▶", lambda: emit(self.page_step, 1), "Next page")
         self.next_button.setToolTip("Next page (Page Down)")
         for step in (self.previous_button, self.next_button):
             step.setMaximumWidth(step.fontMetrics().horizontalAdvance("◀") * 3 + 16)
@@ -31,7 +32,7 @@ class ViewerBar(QWidget):
         self.zoom.setAccessibleName("Zoom")
         for text, factor in ZOOMS:
             self.zoom.addItem(text, factor)
-        self.zoom.activated.connect(lambda i: self.zoom_chosen.emit(float(self.zoom.itemData(i))))
+        self.zoom.activated.connect(lambda i: emit(self.zoom_chosen, float(self.zoom.itemData(i))))
         self.find = QLineEdit()
         self.find.setAccessibleName("Find in the document")
         self.find.setPlaceholderText("Find (Ctrl+F)")
@@ -61,4 +62,4 @@ class ViewerBar(QWidget):
 
     def _on_find_return_pressed(self) -> None:
         backwards = bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
-        self.find_requested.emit(self.find.text(), backwards)
+        emit(self.find_requested, self.find.text(), backwards)

@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from embeddinggemma_rag.core.conversations import ConversationStore
 from embeddinggemma_rag.gui.chat_controller import STOPPED
 from embeddinggemma_rag.gui.main_window import MainWindow
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.transcript import SEARCHING
 from tests.core.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS, MakeWindow
@@ -270,7 +271,7 @@ def test_conversations_are_listed_reopened_and_exported(
     qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
     assert window.chat_view.entries == [] and window.chat.conversation_id is None
     panel.list.setCurrentRow(0)
-    panel.open_requested.emit(panel.selected_id())
+    emit(panel.open_requested, panel.selected_id())
     assert [e.question for e in window.chat_view.entries] == [QUESTION]
     assert "Sources" in window.chat_view.transcript.toPlainText()
     target = tmp_path / "export.md"
@@ -318,7 +319,7 @@ def test_the_scope_shows_beside_the_question_and_a_new_conversation_resets_it(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
     docs = tmp_path / "docs"
-    window.library_panel.scope_requested.emit(str(docs))  # "Ask about this"
+    emit(window.library_panel.scope_requested, str(docs))  # "Ask about this"
     view = window.chat_view
     assert view.scope() == str(docs)
     assert view.scope_chip.isVisible() and "docs" in view.scope_chip_label.text()
@@ -339,8 +340,8 @@ def test_deleting_a_conversation_asks_first(
     conversation = window.chat.conversation_id
     assert conversation is not None
     monkeypatch.setattr(window.actions_, "confirm", lambda title, text: False)
-    window.conversations_panel.delete_requested.emit(conversation)
+    emit(window.conversations_panel.delete_requested, conversation)
     assert [c.id for c in window.chat.store.list()] == [conversation]
     monkeypatch.setattr(window.actions_, "confirm", lambda title, text: True)
-    window.conversations_panel.delete_requested.emit(conversation)
+    emit(window.conversations_panel.delete_requested, conversation)
     assert window.chat.store.list() == []

@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from embeddinggemma_rag.gui.library_panel import STATUS
 from embeddinggemma_rag.gui.main_window import MainWindow
+from embeddinggemma_rag.gui.signals import emit
 from tests.gui.conftest import WAIT_MS, MakeWindow
 from tests.gui.fakes import StallMeter, make_big_library, make_library, tiny_settings
 
@@ -293,7 +294,7 @@ def test_rows_show_the_whole_reason_preview_on_enter_and_filter_to_problems(
     assert note is not None
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
         panel.tree.setCurrentItem(note)
-        panel.tree.itemActivated.emit(note, 0)  # what Enter or a double-click sends
+        emit(panel.tree.itemActivated, note, 0)  # what Enter or a double-click sends
     assert window.viewer.isVisible() and window.viewer.detail.text() == ""
     assert "Note 0." in window.viewer.text_view.toPlainText()
 

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from embeddinggemma_rag.gui import palette as palette_module
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.palette import follow_color_scheme, is_dark
+from embeddinggemma_rag.gui.signals import emit
 
 pytestmark = pytest.mark.gui
 
@@ -29,7 +30,7 @@ def test_a_dark_system_setting_gives_a_dark_window_and_back(
         qtbot.waitUntil(lambda: is_dark(window.chat_view.palette()))
         base = window.chat_view.transcript.palette().color(QPalette.ColorRole.Base)
         assert base.lightness() < 80
-        hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+        emit(hints.colorSchemeChanged, Qt.ColorScheme.Light)
         assert not is_dark(app.palette())
     finally:
         app.setStyle(saved_style)

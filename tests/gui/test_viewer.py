@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.sources_view import SourceRef
 from tests.core.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS
@@ -148,10 +149,10 @@ def test_the_viewer_steps_pages_zooms_and_finds(
     qtbot.mouseClick(bar.next_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bar.page_label.text() == "Page 3 of 7", timeout=WAIT_MS)
     bar.zoom.setCurrentIndex(bar.zoom.findText("150 %"))
-    bar.zoom.activated.emit(bar.zoom.currentIndex())
+    emit(bar.zoom.activated, bar.zoom.currentIndex())
     assert viewer.pdf_view.zoomFactor() == 1.5
     bar.find.setText("Line 30 of page 6")
-    bar.find.returnPressed.emit()
+    emit(bar.find.returnPressed)
     qtbot.waitUntil(lambda: bar.find_state.text() == "1 of 1", timeout=WAIT_MS)
     assert viewer.current_page() == 6
     qtbot.waitUntil(lambda: outlined_pixels(viewer) > 0, timeout=WAIT_MS)
@@ -166,8 +167,8 @@ def test_find_in_a_text_source(qtbot: QtBot, window: MainWindow, tmp_path: Path)
     bar = window.viewer.bar
     assert bar.page_label.isHidden()  # a text has no pages to step through
     bar.find.setText("needle")
-    bar.find.returnPressed.emit()
+    emit(bar.find.returnPressed)
     assert window.viewer.text_view.textCursor().selectedText() == "needle"
     bar.find.setText("haystack")
-    bar.find.returnPressed.emit()
+    emit(bar.find.returnPressed)
     assert bar.find_state.text() == "Not found"
