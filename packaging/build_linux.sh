@@ -121,6 +121,11 @@ echo "deb:        $deb ($(du -h "$deb" | cut -f1))"
 if ((ci)); then
     python3 packaging/smoke_test.py "$app/embeddinggemma-rag"
     python3 packaging/smoke_test.py --gui "$app/embeddinggemma-rag"
+    # and on an X server with Qt's xcb platform, as on a desktop (.ci/run installs Xvfb)
+    if command -v xvfb-run > /dev/null; then
+        xvfb-run -a -s "-screen 0 1280x720x24" \
+            python3 packaging/smoke_test.py --gui --platform xcb "$app/embeddinggemma-rag"
+    fi
     test_bundled_models
     test_deb "$deb"
 fi

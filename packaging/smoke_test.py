@@ -3,12 +3,15 @@
     python packaging/smoke_test.py EXE              # tiny test models passed on the command line
     python packaging/smoke_test.py EXE --bundled    # models shipped inside the app (--with-models)
     python packaging/smoke_test.py EXE --gui        # the window starts and stays up (offscreen)
+    xvfb-run -a python packaging/smoke_test.py EXE --gui --platform xcb   # as on a desktop
 
 The app runs with throw-away data, config and model folders, no network (HF_HUB_OFFLINE),
-and no display (Qt offscreen). It must exit 0 with a clean stderr: every stderr line that
-is not explicitly expected fails the test, as in qutebrowser's smoke test, because a
-warning from a missing library or plugin is how a broken bundle first shows. Standard
-library only: the release workflow runs it on Windows and macOS too.
+and no display (Qt offscreen), or with `--platform xcb` on the X display it is given (Xvfb
+in CI), which needs the system libraries a user's desktop needs. It must exit 0 with a
+clean stderr: every stderr line that is not explicitly expected fails the test, as in
+qutebrowser's smoke test, because a warning from a missing library or plugin is how a
+broken bundle first shows. Standard library only: the release workflow runs it on Windows
+and macOS too.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def unexpected_lines(stderr: str) -> list[str]:
     ]
 
 
-def clean_env(scratch: Path, bundled: bool) -> dict[str, str]:
+def clean_env(scratch: Path, bundled: bool, platform: str = "offscreen") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBEDDINGGEMMA_RAG_")}
     env["EMBEDDINGGEMMA_RAG_DATA_DIR"] = str(scratch / "library")
     env["EMBEDDINGGEMMA_RAG_CONFIG_DIR"] = str(scratch / "config")
@@ -48,7 +51,7 @@ def clean_env(scratch: Path, bundled: bool) -> dict[str, str]:
         # With --bundled the app's runtime hook must find its own models/ folder.
         env["EMBEDDINGGEMMA_RAG_MODELS_DIR"] = str(scratch / "models")
     env["HF_HUB_OFFLINE"] = "1"
-    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["QT_QPA_PLATFORM"] = platform
     return env
 
 
@@ -84,7 +87,7 @@ def run_checked(command: list[str], env: dict[str, str], cwd: Path, timeout: flo
 def check_window_stays_up(exe: str, env: dict[str, str], cwd: Path, seconds: float) -> None:
     """Start the app with no command (the window) and check it is still running after
     `seconds`: a missing Qt plugin or library ends it at once, with a message on stderr."""
-    print(f"+ {exe}  (window, offscreen, {seconds:.0f} s)", flush=True)
+    print(f"+ {exe}  (window, {env['QT_QPA_PLATFORM']}, {seconds:.0f} s)", flush=True)
     with tempfile.TemporaryFile() as stderr_file:
         app = subprocess.Popen(
             [exe], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr_file
@@ -117,12 +120,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gui", action="store_true", help="only check that the window starts and stays up"
     )
+    parser.add_argument(
+        "--platform",
+        default="offscreen",
+        choices=("offscreen", "xcb"),
+        help="Qt platform for --gui (xcb: the X display in DISPLAY, e.g. under xvfb-run)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per command")
     args = parser.parse_args(argv)
     exe = str(args.exe.absolute())  # absolute but not resolved: a /usr/bin symlink stays one
     with tempfile.TemporaryDirectory(prefix="egr-smoke-") as scratch_name:
         scratch = Path(scratch_name)
-        env = clean_env(scratch, args.bundled)
+        env = clean_env(scratch, args.bundled, args.platform)
         if args.gui:
             check_window_stays_up(exe, env, scratch, seconds=8)
             return 0

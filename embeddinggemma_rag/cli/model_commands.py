@@ -64,7 +64,8 @@ def _write_token(piece: str) -> None:
 def _print_sources(answer: Answer) -> None:
     if not answer.grounded:
         print(answer.text)
-        print("\nClosest passages:")
+        if answer.passages:  # an empty library or scope has none to list
+            print("\nClosest passages:")
         for rank, hit in enumerate(answer.passages, 1):
             page = f", page {hit.page}" if hit.page else ""
             similarity = f" (similarity {hit.similarity:.2f})" if hit.similarity is not None else ""

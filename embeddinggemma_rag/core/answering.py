@@ -36,6 +36,10 @@ NOT_COVERED = (
     "Your documents do not seem to cover this question. The closest passages are listed "
     "below; try other words, or add documents that hold the answer."
 )
+NO_PASSAGES = (
+    "Nothing to answer from: the library holds no indexed passages yet (or none under the "
+    "chosen scope). Add documents, then ask again."
+)
 
 # Words too common to show that a keyword hit is about the question.
 _STOPWORD_TEXT = (
@@ -134,7 +138,7 @@ def answer_question(
     if not is_relevant(question, hits, options.relevance_threshold):
         return Answer(
             question=question,
-            text=NOT_COVERED,
+            text=NOT_COVERED if hits else NO_PASSAGES,  # no "listed below" above an empty list
             passages=list(hits),
             grounded=False,
             seconds=time.monotonic() - started,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -190,7 +191,20 @@ def export_markdown(conversation: Conversation) -> str:
                 )
                 lines.append(f"   > {_excerpt(citation.text)}")
             lines.append("")
+        if turn.answer.passages:
+            lines += ["### Passages given to the model", ""]
+            for number, hit in enumerate(turn.answer.passages, start=1):
+                page = f", page {hit.page}" if hit.page else ""
+                lines += [f"{number}. `{hit.path}`{page}", ""]
+                lines += [f"   > {line}" if line else "   >" for line in hit.text.splitlines()]
+                lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def export_file_name(title: str) -> str:
+    """A file name for an exported conversation: its title, without what file systems refuse."""
+    name = re.sub(r"[^\w\- ]+", "", _one_line(title), flags=re.UNICODE).strip()[:60].strip()
+    return f"{name or 'conversation'}.md"
 
 
 def _one_line(text: str) -> str:

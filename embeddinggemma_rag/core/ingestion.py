@@ -54,6 +54,12 @@ class IngestProgress:
     elapsed_seconds: float
     # The slow step under way in the current file, e.g. "reading page 3 of 40 by OCR".
     current_step: str = ""
+    # Work in bytes of the files walked (plus a fixed cost per file, so small files count):
+    # a file's share is done once it has its outcome, and a batch's files advance with
+    # their embedding, which is where the time goes. Files alone stall for a whole batch.
+    work_done: float = 0.0
+    work_total: float = 0.0
+    files: tuple[str, ...] = ()  # every file the walk found, sent once, before the first
 
 
 @dataclass
@@ -78,6 +84,17 @@ class _Pending:
     chunks: list[Chunk]
     inputs: list[str]
     pages: tuple[PageText, ...] = ()
+
+
+FILE_WORK_BYTES = 4096  # what opening, hashing and recording a file costs, as bytes of text
+
+
+def _work_weight(path: Path) -> float:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    return float(size + FILE_WORK_BYTES)
 
 
 def content_hash(path: Path) -> str:
@@ -116,6 +133,8 @@ class Ingestor:
         self._files_total = 0
         self._current = ""
         self._step = ""
+        self._weights: dict[str, float] = {}
+        self._work_done = self._work_total = 0.0
 
     def run(self, roots: Sequence[Path]) -> IngestReport:
         roots = [Path(root).expanduser().absolute() for root in roots]
@@ -145,7 +164,9 @@ class Ingestor:
                 self.report.missing_roots.append(str(root))
         files = list(iter_library_files(present, self.cancel, self._passed_over))
         self._files_total = len(files)
-        self._progress()
+        self._weights = {str(path): _work_weight(path) for path in files}
+        self._work_total = sum(self._weights.values())
+        self._progress(files=tuple(self._weights))
         return files
 
     def _ingest_file_safely(self, path: Path) -> None:
@@ -256,11 +277,16 @@ class Ingestor:
         pending, self._pending, self._pending_tokens = self._pending, [], 0
         inputs = [text for item in pending for text in item.inputs]
         done_before = self.report.chunks_embedded
+        work_before = self._work_done
+        work_here = sum(self._weights.get(item.record.path, 0.0) for item in pending)
 
         def on_batch(progress: Progress) -> None:
+            share = progress.done / progress.total if progress.total else 0.0
+            self._work_done = work_before + work_here * share
             self._progress(chunks_done=done_before + progress.done)
 
         vectors = self.embedder.embed(inputs, self.cancel, on_batch)
+        self._work_done = work_before  # each file's share comes back with its outcome
         offset = 0
         for item in pending:
             count = len(item.chunks)
@@ -291,11 +317,12 @@ class Ingestor:
 
     def _outcome(self, outcome: FileOutcome) -> None:
         self._step = ""
+        self._work_done += self._weights.get(outcome.path, 0.0)
         self.report.outcomes.append(outcome)
         self.on_file(outcome)
         self._progress()
 
-    def _progress(self, chunks_done: int | None = None) -> None:
+    def _progress(self, chunks_done: int | None = None, files: tuple[str, ...] = ()) -> None:
         self.on_progress(
             IngestProgress(
                 files_done=len(self.report.outcomes),
@@ -304,6 +331,9 @@ class Ingestor:
                 current_file=self._current,
                 elapsed_seconds=time.monotonic() - self._started,
                 current_step=self._step,
+                work_done=self._work_done,
+                work_total=self._work_total,
+                files=files,
             )
         )
 

@@ -129,9 +129,36 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
         if value is None:
             continue
         data[f.name] = str(value) if isinstance(value, Path) else value
+    _write_toml(data, path)
+
+
+def _write_toml(data: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
     with open(tmp, "wb") as out:
         tomli_w.dump(data, out)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
+
+
+def save_settings_changes(old: Settings, new: Settings, path: Path | None = None) -> None:
+    """Write only what changed from `old` to `new` into the settings file, keeping the rest
+    of the file as it was: values that came from the environment or the command line (a
+    models folder, a data folder) are never written down as if the user had chosen them."""
+    path = path or settings_file()
+    values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read settings ({exc})") from exc
+    for f in dataclasses.fields(Settings):
+        before, after = getattr(old, f.name), getattr(new, f.name)
+        if before == after:
+            continue
+        if after is None:
+            values.pop(f.name, None)
+        else:
+            values[f.name] = str(after) if isinstance(after, Path) else after
+    _write_toml(values, path)

@@ -18,14 +18,24 @@ if TYPE_CHECKING:
 
 def run_app(settings: Settings, engine_factory: EngineFactory | None = None) -> int:
     """Show the window and run until it is closed; the exit status of the event loop."""
-    from PySide6.QtCore import QTimer
+    if not qt_can_start():
+        return 1
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     from embeddinggemma_rag import APP_NAME
     from embeddinggemma_rag.gui.main_window import MainWindow
+    from embeddinggemma_rag.gui.palette import follow_color_scheme
 
+    if QApplication.instance() is None:
+        # Fractional screen scales (125 %, 150 %) as they are, not rounded to 1 or 2.
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
+    follow_color_scheme(app)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setDesktopFileName("embeddinggemma-rag")
@@ -70,7 +80,20 @@ def main() -> int:
     return run_app(settings)
 
 
+def qt_can_start() -> bool:
+    """Say in one line what to install, instead of letting Qt abort, when it cannot start."""
+    from embeddinggemma_rag.gui.platform_check import xcb_problem
+
+    problem = xcb_problem()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+    return problem is None
+
+
 def _show_startup_error(message: str) -> None:
+    if not qt_can_start():
+        print(message, file=sys.stderr)
+        return
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from embeddinggemma_rag import APP_NAME

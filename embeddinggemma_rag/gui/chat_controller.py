@@ -12,9 +12,19 @@ from embeddinggemma_rag.gui.chat_view import ChatView
 from embeddinggemma_rag.gui.engine_host import EngineHost
 from embeddinggemma_rag.gui.errors import ErrorReporter, describe
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.transcript import ChatEntry
 
 STOPPED = "Stopped before the end."
+NO_SEARCH_MODEL = (
+    "No answer: the search model is not set up yet, and questions need it. Use Open Models… "
+    "to download it or choose its files; the question stays in the box."
+)
+
+EMPTY_LIBRARY = (
+    "No answer: your library is empty. Add folders or files (Add folder…, Ctrl+O, or drop "
+    "them on the window), then ask again; the question stays in the box."
+)
 
 
 class ChatController(QObject):
@@ -22,6 +32,8 @@ class ChatController(QObject):
 
     conversations_changed = Signal()
     answer_finished = Signal(object)  # the Answer shown (tests and screenshots wait for it)
+    models_needed = Signal()  # a question came while the search model is missing
+    documents_needed = Signal()  # a question came while the library is empty
 
     def __init__(self, host: EngineHost, view: ChatView, errors: ErrorReporter) -> None:
         super().__init__(view)
@@ -30,6 +42,7 @@ class ChatController(QObject):
         self.conversation_id: int | None = None
         self.job: Job | None = None
         view.ask_requested.connect(self.ask)
+        view.regenerate_requested.connect(self.ask)
         view.stop_requested.connect(self.stop)
 
     # Asking ----------------------------------------------------------------------------
@@ -44,6 +57,18 @@ class ChatController(QObject):
             if e.answer is not None and e.answer.text.strip()
         ]
         self.view.begin_answer(question, scope)
+        if self.host.models_missing:
+            # Searching needs the search model: say so now instead of waiting for it.
+            self.view.finish_answer(None, NO_SEARCH_MODEL)
+            self.view.question_box.setPlainText(question)  # ready to ask once it is set up
+            emit(self.models_needed)
+            return
+        if self.host.library_empty and self.host.ingest_job is None:
+            # (While indexing, the count read before it is stale: the engine answers then.)
+            self.view.finish_answer(None, EMPTY_LIBRARY)
+            self.view.question_box.setPlainText(question)
+            emit(self.documents_needed)
+            return
         job = self.host.ask(question, history, Path(scope) if scope else None)
         job.tokens.connect(self.view.append_tokens)
         job.succeeded.connect(self._on_job_succeeded)
@@ -82,8 +107,8 @@ class ChatController(QObject):
             )
         except Exception as exc:  # the answer stays on screen; only saving failed
             self.errors.report(exc, "save the conversation")
-        self.conversations_changed.emit()
-        self.answer_finished.emit(answer)
+        emit(self.conversations_changed)
+        emit(self.answer_finished, answer)
 
     # Conversations ---------------------------------------------------------------------
 
@@ -91,8 +116,9 @@ class ChatController(QObject):
         self.stop()
         self.conversation_id = None
         self.view.show_entries([])
+        self.view.clear_scope()  # a new conversation asks the whole library again
         self.view.question_box.setFocus()
-        self.conversations_changed.emit()
+        emit(self.conversations_changed)
 
     def open_conversation(self, conversation_id: int) -> None:
         if self.job is not None or conversation_id == self.conversation_id:
@@ -114,7 +140,7 @@ class ChatController(QObject):
         self.store.delete(conversation_id)
         if conversation_id == self.conversation_id:
             self.new_conversation()
-        self.conversations_changed.emit()
+        emit(self.conversations_changed)
 
     def export(self, conversation_id: int, path: Path) -> None:
         path.write_text(export_markdown(self.store.load(conversation_id)), encoding="utf-8")

@@ -5,26 +5,30 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QEvent, Qt, QUrl, Signal
-from PySide6.QtGui import QTextCharFormat, QTextCursor
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from embeddinggemma_rag.core.answer_types import Answer
 from embeddinggemma_rag.gui.question_box import QuestionBox
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.text_views import SafeTextBrowser
 from embeddinggemma_rag.gui.transcript import ChatEntry, insert_entry
-from embeddinggemma_rag.gui.widgets import button
+from embeddinggemma_rag.gui.widgets import button, plain_label
 
 
 class ChatView(QWidget):
     """Shows `entries`; asking, stopping and opening sources are signals for the controller."""
 
     ask_requested = Signal(str, object)  # question, scope path or None
+    regenerate_requested = Signal(str, object)  # an earlier question and its scope, again
     stop_requested = Signal()
     source_activated = Signal(object)  # SourceRef
 
@@ -37,8 +41,23 @@ class ChatView(QWidget):
         self.scope_combo.setAccessibleName("Ask about")
         self.scope_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.scope_combo.addItem("Whole library", None)
+        self.scope_combo.currentIndexChanged.connect(self._on_scope_combo_current_index_changed)
         scope_label = QLabel("&Ask about:")
         scope_label.setBuddy(self.scope_combo)
+        # Beside the question box: a narrowed question never goes out unnoticed.
+        self.scope_chip = QFrame()
+        self.scope_chip.setFrameShape(QFrame.Shape.StyledPanel)
+        self.scope_chip.setAccessibleName("Question scope")
+        self.scope_chip_label = plain_label(name="Question scope", wrap=False)
+        self.scope_clear_button = button(
+            "✕", self.clear_scope, "Ask about the whole library", "Ask about the whole library"
+        )
+        self.scope_clear_button.setFlat(True)
+        chip_row = QHBoxLayout(self.scope_chip)
+        chip_row.setContentsMargins(6, 0, 0, 0)
+        chip_row.addWidget(self.scope_chip_label, 1)
+        chip_row.addWidget(self.scope_clear_button)
+        self.scope_chip.hide()
         self.transcript = SafeTextBrowser()
         self.transcript.setAccessibleName("Conversation")
         self.transcript.anchorClicked.connect(self._on_transcript_anchor_clicked)
@@ -47,10 +66,16 @@ class ChatView(QWidget):
         self.send_button = button("Send", self._on_send_button_clicked, "Send question")
         self.stop_button = button("Stop", self.stop_requested, "Stop answer", "Stop (Esc)")
         self.stop_button.setEnabled(False)
+        self.find_box = QLineEdit()
+        self.find_box.setAccessibleName("Find in the conversation")
+        self.find_box.setPlaceholderText("Find in the conversation (Ctrl+F)")
+        self.find_box.setClearButtonEnabled(True)
+        self.find_box.returnPressed.connect(self._on_find_box_return_pressed)
         header = QHBoxLayout()
         header.addWidget(scope_label)
         header.addWidget(self.scope_combo)
         header.addStretch(1)
+        header.addWidget(self.find_box)
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
@@ -62,6 +87,7 @@ class ChatView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
         layout.addWidget(self.transcript, 1)
+        layout.addWidget(self.scope_chip)
         layout.addLayout(bottom)
 
     # Scope -----------------------------------------------------------------------------
@@ -79,6 +105,17 @@ class ChatView(QWidget):
         if index < 0:
             index = self._add_scope(path or "")
         self.scope_combo.setCurrentIndex(index)
+
+    def clear_scope(self) -> None:
+        self.scope_combo.setCurrentIndex(0)
+
+    def _on_scope_combo_current_index_changed(self, _index: int) -> None:
+        path = self.scope()
+        self.scope_chip.setVisible(path is not None)
+        if path is not None:
+            name = os.path.basename(path.rstrip(os.sep)) or path
+            self.scope_chip_label.setText(f"Asking only about: {name}")
+            self.scope_chip.setToolTip(path)
 
     def scope(self) -> str | None:
         data = self.scope_combo.currentData()
@@ -163,7 +200,19 @@ class ChatView(QWidget):
         if self.busy:
             return  # one answer at a time; the text stays in the box
         self.question_box.clear()
-        self.ask_requested.emit(text, self.scope())
+        emit(self.ask_requested, text, self.scope())
+
+    def _on_find_box_return_pressed(self) -> None:
+        text = self.find_box.text()
+        backwards = bool(QGuiApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
+        flags = QTextDocument.FindFlag.FindBackward if backwards else QTextDocument.FindFlag(0)
+        if text and not self.transcript.find(text, flags):
+            cursor = self.transcript.textCursor()  # wrap around once
+            cursor.movePosition(
+                QTextCursor.MoveOperation.End if backwards else QTextCursor.MoveOperation.Start
+            )
+            self.transcript.setTextCursor(cursor)
+            self.transcript.find(text, flags)
 
     def _on_send_button_clicked(self) -> None:
         text = self.question_box.toPlainText().strip()
@@ -175,10 +224,20 @@ class ChatView(QWidget):
         entry_text, _, item = rest.partition(":")
         if not entry_text.isdigit() or not item.isdigit() or int(entry_text) >= len(self.entries):
             return
-        sources = self.entries[int(entry_text)].sources
-        if kind == "source" and int(item) < len(sources):
-            self.source_activated.emit(sources[int(item)])
+        entry = self.entries[int(entry_text)]
+        sources = entry.sources
+        if kind == "copy" and entry.answer is not None:
+            QGuiApplication.clipboard().setText(entry.answer.text)
+        elif kind == "regenerate" and not self.busy:
+            emit(self.regenerate_requested, entry.question, entry.scope)
+        elif kind == "passages":
+            entry.show_passages = not entry.show_passages
+            self._render()
+        elif kind == "passage" and int(item) < len(entry.passages):
+            emit(self.source_activated, entry.passages[int(item)])
+        elif kind == "source" and int(item) < len(sources):
+            emit(self.source_activated, sources[int(item)])
         elif kind == "cite":
             for source in sources:
                 if source.number == int(item):
-                    self.source_activated.emit(source)
+                    emit(self.source_activated, source)

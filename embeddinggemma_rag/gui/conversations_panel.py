@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QVBoxLayout,
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from embeddinggemma_rag.core.conversations import ConversationSummary
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -31,6 +33,7 @@ class ConversationsPanel(QWidget):
     open_requested = Signal(int)
     export_requested = Signal(int)
     delete_requested = Signal(int)
+    rename_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,14 +47,24 @@ class ConversationsPanel(QWidget):
             "Export…", self._on_export_button_clicked, "Export conversation to Markdown"
         )
         self.delete_button = button("Delete", self._on_delete_button_clicked, "Delete conversation")
+        self.rename_button = button(
+            "Rename…", self._on_rename_button_clicked, "Rename conversation"
+        )
+        self.search = QLineEdit()
+        self.search.setAccessibleName("Search conversations")
+        self.search.setPlaceholderText("Search conversations")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._apply_search)
         buttons = QHBoxLayout()
         buttons.addWidget(self.new_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.rename_button)
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.delete_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
+        layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         self._on_list_current_item_changed()
 
@@ -61,33 +74,45 @@ class ConversationsPanel(QWidget):
         self.list.blockSignals(True)  # rebuilding is not the user choosing one
         self.list.clear()
         for summary in conversations:
-            item = QListWidgetItem(
-                f"{summary.title}\n{when(summary.updated_at)} · {summary.turn_count} questions"
-            )
+            questions = f"{summary.turn_count} question{'' if summary.turn_count == 1 else 's'}"
+            item = QListWidgetItem(f"{summary.title}\n{when(summary.updated_at)} · {questions}")
             item.setData(ID_ROLE, summary.id)
             item.setToolTip(summary.title)
             self.list.addItem(item)
             if summary.id == current:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
+        self._apply_search()
         self._on_list_current_item_changed()
+
+    def _apply_search(self) -> None:
+        words = self.search.text().casefold().split()
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            title = str(item.toolTip()).casefold()
+            item.setHidden(not all(word in title for word in words))
 
     def selected_id(self) -> int | None:
         item = self.list.currentItem()
         return int(item.data(ID_ROLE)) if item is not None else None
 
     def _on_list_item_activated(self, item: QListWidgetItem) -> None:
-        self.open_requested.emit(int(item.data(ID_ROLE)))
+        emit(self.open_requested, int(item.data(ID_ROLE)))
 
     def _on_list_current_item_changed(self, *_: object) -> None:
         chosen = self.selected_id() is not None
         self.export_button.setEnabled(chosen)
         self.delete_button.setEnabled(chosen)
+        self.rename_button.setEnabled(chosen)
+
+    def _on_rename_button_clicked(self) -> None:
+        if (conversation_id := self.selected_id()) is not None:
+            emit(self.rename_requested, conversation_id)
 
     def _on_export_button_clicked(self) -> None:
         if (conversation_id := self.selected_id()) is not None:
-            self.export_requested.emit(conversation_id)
+            emit(self.export_requested, conversation_id)
 
     def _on_delete_button_clicked(self) -> None:
         if (conversation_id := self.selected_id()) is not None:
-            self.delete_requested.emit(conversation_id)
+            emit(self.delete_requested, conversation_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +20,21 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from embeddinggemma_rag.core.answer_types import Turn
 from embeddinggemma_rag.core.settings import Settings
 from embeddinggemma_rag.gui.jobs import Job, JobContext, JobRunner
+from embeddinggemma_rag.gui.signals import emit
 
 if TYPE_CHECKING:
     from embeddinggemma_rag.core.engine import Engine
 
 EngineFactory = Callable[[Settings], "Engine"]
+
+
+@dataclass(frozen=True)
+class FilesFound:
+    """Sent among an ingest's items before any outcome: the files it is going to index."""
+
+    paths: tuple[str, ...]
+
+
 EMBEDDING, GENERATOR = "embedding", "generator"
 
 
@@ -41,6 +52,8 @@ class EngineHost(QObject):
     ingest_started = Signal(object)  # the ingest Job: progress, items (FileOutcome), pause
     ingest_finished = Signal(object)  # IngestReport, or None when it failed
     failed = Signal(object, str)  # exception, what was being done
+    generator_failed = Signal(object)  # the exception: the library works on without it
+    pending_changed = Signal()  # folders and files waiting to be indexed
 
     def __init__(
         self,
@@ -56,28 +69,43 @@ class EngineHost(QObject):
         self._engine_made = threading.Event()
         self._ingest_job: Job | None = None
         self._pending_paths: list[str] = []
+        self._running_paths: list[str] = []
+        # True while the search model is missing: ingests wait (kept, not dropped) and
+        # questions are answered by the window with what to set up, not a search that hangs.
+        self.models_missing = False
         self._pending_rescan = False
         self._pending_reindex = False
         self.download_endpoint: str | None = None  # None: the Hugging Face hub (tests: loopback)
         self._status_job: Job | None = None
         self._status_dirty = False
+        self.library_chunks: int | None = None  # passages in the library, once it was read
+        self.status_changed.connect(self._on_self_status_changed)
 
     # Start-up and shutdown -------------------------------------------------------------
 
     def start(self, rescan: bool = True) -> None:
         """Make the engine and load the embedding model; then rescan and load the generator."""
+        self.models_missing = False
         self._engine_made.clear()
-        self.model_state_changed.emit(EMBEDDING, "loading…")
+        emit(self.model_state_changed, EMBEDDING, "loading…")
         job = self.runner.start("load", self._load)
         job.succeeded.connect(self._on_load_succeeded)
         job.failed.connect(self._on_load_failed)
         if rescan:
             self.rescan()
+        else:
+            self._start_next_ingest()  # folders added while the models were missing
 
     def reload(self, settings: Settings, rescan: bool = False) -> None:
         """Use new settings: stop every job, then close the engine and make a new one."""
         self.settings = settings
-        self.cancel_ingest()
+        # Folders waiting, or being indexed, are indexed again by the new engine: cancelling
+        # keeps what was stored, and unchanged files are skipped.
+        for path in self._running_paths:
+            if path not in self._pending_paths:
+                self._pending_paths.append(path)
+        if self._ingest_job is not None:
+            self._ingest_job.cancel()
         stopping = self.runner.active()
         for job in stopping:
             job.cancel()
@@ -104,27 +132,35 @@ class EngineHost(QObject):
         return self._engine.status()
 
     def _on_load_succeeded(self, status: Any) -> None:
-        self.model_state_changed.emit(EMBEDDING, "ready")
-        self.status_changed.emit(status)
+        emit(self.model_state_changed, EMBEDDING, "ready")
+        emit(self.status_changed, status)
         # Loaded now, not at the first question: the first answer should not wait for it.
-        self.model_state_changed.emit(GENERATOR, "loading…")
+        emit(self.model_state_changed, GENERATOR, "loading…")
         job = self.runner.start("load generator", self._load_generator)
         job.succeeded.connect(self._on_generator_loaded)
         job.failed.connect(self._on_generator_failed)
 
     def _on_load_failed(self, exc: BaseException) -> None:
-        self.model_state_changed.emit(EMBEDDING, "not loaded")
-        self.failed.emit(exc, "load the embedding model")
+        emit(self.model_state_changed, EMBEDDING, "not loaded")
+        emit(self.failed, exc, "load the embedding model")
 
     def _load_generator(self, ctx: JobContext) -> None:
         self.engine(ctx).generator  # noqa: B018 - the property loads the model
 
     def _on_generator_loaded(self, _: object) -> None:
-        self.model_state_changed.emit(GENERATOR, "ready")
+        emit(self.model_state_changed, GENERATOR, "ready")
 
     def _on_generator_failed(self, exc: BaseException) -> None:
-        # Not reported as an error yet: the library works without it, and asking says why.
-        self.model_state_changed.emit(GENERATOR, f"not loaded ({exc})")
+        emit(self.model_state_changed, GENERATOR, f"not loaded ({exc})")
+        emit(self.generator_failed, exc)
+
+    def _on_self_status_changed(self, status: Any) -> None:
+        self.library_chunks = status.chunks
+
+    @property
+    def library_empty(self) -> bool:
+        """Known to hold no passages (False while it has not been read yet)."""
+        return self.library_chunks == 0
 
     def engine(self, ctx: JobContext) -> Engine:
         """The engine, for job functions: waits (cancellably) until it has been made."""
@@ -148,6 +184,12 @@ class EngineHost(QObject):
             if path not in self._pending_paths:
                 self._pending_paths.append(path)
         self._start_next_ingest()
+        emit(self.pending_changed)
+
+    @property
+    def pending_paths(self) -> list[str]:
+        """Added folders and files not yet being indexed (waiting for the models or a turn)."""
+        return list(self._pending_paths)
 
     def rescan(self) -> None:
         self._pending_rescan = True
@@ -168,24 +210,28 @@ class EngineHost(QObject):
         self._pending_rescan = self._pending_reindex = False
         if self._ingest_job is not None:
             self._ingest_job.cancel()
+        emit(self.pending_changed)
 
     def _start_next_ingest(self) -> None:
-        if self._ingest_job is not None or self.runner.closed:
+        if self._ingest_job is not None or self.runner.closed or self.models_missing:
             return
         rescan, paths = self._pending_rescan, [Path(p) for p in self._pending_paths]
         reindex = self._pending_reindex
         if not (rescan or reindex or paths):
             return
         self._pending_rescan = self._pending_reindex = False
-        self._pending_paths = []
+        self._pending_paths, self._running_paths = [], [str(p) for p in paths]
+        emit(self.pending_changed)
 
         def work(ctx: JobContext) -> Any:
             engine = self.engine(ctx)
 
             def on_progress(progress: Any) -> None:
                 ctx.check()  # the pause point
-                total = progress.files_total
-                ctx.progress(progress, progress.files_done / total if total else None)
+                if progress.files:  # the walk's list, once: every file is shown at once
+                    ctx.item(FilesFound(progress.files))
+                total = progress.work_total
+                ctx.progress(progress, progress.work_done / total if total else None)
 
             report, targets = None, list(paths)
             if reindex:  # remove() forgets the sources too: index them again by name
@@ -203,27 +249,28 @@ class EngineHost(QObject):
         job.failed.connect(self._on_ingest_failed)
         job.finished.connect(self._on_ingest_job_finished)
         self._ingest_job = job
-        self.ingest_started.emit(job)
+        emit(self.ingest_started, job)
 
     def _on_ingest_succeeded(self, result: tuple[Any, Any]) -> None:
         report, status = result
-        self.ingest_finished.emit(report)
-        self.status_changed.emit(status)
+        emit(self.ingest_finished, report)
+        emit(self.status_changed, status)
 
     def _on_ingest_failed(self, exc: BaseException) -> None:
-        self.ingest_finished.emit(None)
-        self.failed.emit(exc, "index the files")
+        emit(self.ingest_finished, None)
+        emit(self.failed, exc, "index the files")
         self.refresh_status()
 
     def _on_ingest_job_finished(self) -> None:
         self._ingest_job = None
+        self._running_paths = []
         # A 0 ms timer: the job's other signals are all delivered before the next starts.
         QTimer.singleShot(0, self._start_next_ingest)
 
     def remove(self, paths: Sequence[Path | str]) -> None:
         targets = [Path(p) for p in paths]
         job = self.runner.start("remove", lambda ctx: self.engine(ctx).remove(targets))
-        job.failed.connect(lambda exc: self.failed.emit(exc, "remove from the library"))
+        job.failed.connect(lambda exc: emit(self.failed, exc, "remove from the library"))
         job.finished.connect(self.refresh_status)
 
     def refresh_status(self) -> None:
@@ -233,7 +280,7 @@ class EngineHost(QObject):
             return
         job = self.runner.start("status", lambda ctx: self.engine(ctx).status())
         job.succeeded.connect(self.status_changed)
-        job.failed.connect(lambda exc: self.failed.emit(exc, "read the library"))
+        job.failed.connect(lambda exc: emit(self.failed, exc, "read the library"))
         job.finished.connect(self._on_status_job_finished)
         self._status_job = job
 

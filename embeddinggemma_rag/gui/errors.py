@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
-from embeddinggemma_rag.core.errors import Cancelled, RagError
+from embeddinggemma_rag.core.errors import Cancelled, ModelError, RagError
+from embeddinggemma_rag.gui.signals import emit
 
 STATUS_SECONDS = 6
+OPEN_MODELS = "Open Models…"  # the setup screen: download models or choose their files
 
 
 @dataclass(frozen=True)
 class ShownError:
-    """What the user was told: a title, the message (file and reason), and details if any."""
+    """What the user was told: a title, the message (file and reason), details if any, and
+    the window action that fixes it (a button in the message box)."""
 
     title: str
     message: str
     details: str = ""
+    action: str = ""
 
 
 def describe(exc: BaseException, doing: str) -> ShownError:
     """Turn an exception into words; a `RagError` already names the file and the reason."""
     title = f"Could not {doing}" if doing else "Something went wrong"
+    if isinstance(exc, ModelError):
+        # The core's hint names terminal commands; in the window the setup screen does both.
+        return ShownError(
+            title,
+            f"{exc.path}: {exc.reason}. Use {OPEN_MODELS} (File menu) to download the "
+            "models or choose other files.",
+            action=OPEN_MODELS,
+        )
     if isinstance(exc, RagError):
         return ShownError(title, exc.message)
     if isinstance(exc, OSError) and exc.filename:
@@ -50,6 +63,7 @@ class ErrorReporter(QObject):
         self.history: list[ShownError] = []
         self.dialogs_enabled = True
         self._box: QMessageBox | None = None
+        self.actions: dict[str, Callable[[], object]] = {}  # ShownError.action -> what it does
 
     def report(self, exc: BaseException, doing: str = "") -> None:
         if isinstance(exc, Cancelled):
@@ -60,7 +74,7 @@ class ErrorReporter(QObject):
     def show(self, error: ShownError) -> None:
         self.history.append(error)
         self.note(f"{error.title}: {error.message}")
-        self.shown.emit(error)
+        emit(self.shown, error)
         if self.dialogs_enabled:
             self._open_box(error)
 
@@ -82,6 +96,11 @@ class ErrorReporter(QObject):
         box.setText(f"{error.title}.\n\n{error.message}")
         if error.details:
             box.setDetailedText(error.details)
+        do = self.actions.get(error.action)
+        if do is not None:
+            action = box.addButton(error.action, QMessageBox.ButtonRole.ActionRole)
+            action.clicked.connect(do)
+            box.addButton(QMessageBox.StandardButton.Close)
         box.setAccessibleName("Error")
         self._box = box
         box.open()

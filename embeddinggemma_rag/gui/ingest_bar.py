@@ -15,7 +15,10 @@ from PySide6.QtWidgets import (
 )
 
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button, plain_label
+
+BAR_STEPS = 1000
 
 
 def format_duration(seconds: float) -> str:
@@ -32,14 +35,18 @@ def format_duration(seconds: float) -> str:
 
 
 def describe_progress(progress: Any) -> str:
-    """`IngestProgress` in words. Time left is estimated from files, the only known total."""
+    """`IngestProgress` in words. Time left comes from the work done (bytes read and
+    embedded), not from files: a batch of files is embedded together, so files stall."""
     done, total = progress.files_done, progress.files_total
     elapsed = max(progress.elapsed_seconds, 1e-6)
-    parts = [f"{done:,} of {total:,} files", f"{progress.chunks_done:,} passages embedded"]
+    files = f"{done:,} of {total:,} file{'' if total == 1 else 's'}"
+    passages = progress.chunks_done
+    parts = [files, f"{passages:,} passage{'' if passages == 1 else 's'} embedded"]
     if progress.chunks_done and elapsed > 1:
         parts.append(f"{progress.chunks_done / elapsed:.1f} passages/s")
-    if 0 < done < total and elapsed > 2:
-        parts.append(f"about {format_duration(elapsed / done * (total - done))} left")
+    work, work_total = progress.work_done, progress.work_total
+    if 0 < work < work_total and elapsed > 2:
+        parts.append(f"about {format_duration(elapsed / work * (work_total - work))} left")
     return " · ".join(parts)
 
 
@@ -86,9 +93,9 @@ class IngestBar(QWidget):
     def _on_job_progressed(self, progress: Any) -> None:
         if self.sender() is not self._job:
             return
-        if progress.files_total:
-            self.bar.setRange(0, progress.files_total)
-            self.bar.setValue(progress.files_done)
+        if progress.work_total:
+            self.bar.setRange(0, BAR_STEPS)
+            self.bar.setValue(round(BAR_STEPS * progress.work_done / progress.work_total))
         self.summary.setText(describe_progress(progress))
         name = os.path.basename(progress.current_file)
         step = getattr(progress, "current_step", "")  # e.g. "reading page 3 of 40 by OCR"
@@ -109,7 +116,7 @@ class IngestBar(QWidget):
         self.cancel_button.setEnabled(False)
         self.pause_button.setEnabled(False)
         self.summary.setText("Cancelling… what was indexed is kept")
-        self.cancel_clicked.emit()
+        emit(self.cancel_clicked)
 
     def _on_job_finished(self) -> None:
         if self.sender() is self._job:

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.errors import Cancelled
+from embeddinggemma_rag.gui.signals import emit
 
 PROGRESS_STEP = 0.01
 PROGRESS_HEARTBEAT_SECONDS = 0.5
@@ -60,7 +61,8 @@ class JobContext:
             if not moved and now - last_time < PROGRESS_HEARTBEAT_SECONDS:
                 return
             self._progress, self._progress_sent = None, (fraction, now)
-        self._job.progressed.emit(value)
+        self._flush_items()  # the items a progress report counts are never shown after it
+        emit(self._job.progressed, value)
 
     def item(self, value: Any) -> None:
         with self._lock:
@@ -83,19 +85,19 @@ class JobContext:
         with self._lock:
             pending, self._progress = self._progress, None
         if pending is not None:
-            self._job.progressed.emit(pending[0])
+            emit(self._job.progressed, pending[0])
 
     def _flush_items(self) -> None:
         with self._lock:
             items, self._items, self._items_sent = self._items, [], time.monotonic()
         if items:
-            self._job.items.emit(items)
+            emit(self._job.items, items)
 
     def _flush_tokens(self) -> None:
         with self._lock:
             text, self._tokens, self._tokens_sent = "".join(self._tokens), [], time.monotonic()
         if text:
-            self._job.tokens.emit(text)
+            emit(self._job.tokens, text)
 
     def set_paused(self, paused: bool) -> None:
         if paused:
@@ -136,7 +138,7 @@ class Job(QObject):
     def set_paused(self, paused: bool) -> None:
         if self.context.paused != paused and not self.done:
             self.context.set_paused(paused)
-            self.paused_changed.emit(paused)
+            emit(self.paused_changed, paused)
 
     @property
     def paused(self) -> bool:
@@ -152,15 +154,15 @@ class Job(QObject):
             result = self._work(self.context)
         except Cancelled:
             self.context.flush()
-            self.cancelled.emit()
+            emit(self.cancelled)
         except Exception as exc:
             self.context.flush()
-            self.failed.emit(exc)
+            emit(self.failed, exc)
         else:
             self.context.flush()
-            self.succeeded.emit(result)
+            emit(self.succeeded, result)
         finally:
-            self.finished.emit()
+            emit(self.finished)
 
     def _on_self_finished(self) -> None:
         self.done = True
@@ -197,8 +199,8 @@ class JobRunner(QObject):
     def _launch(self, job: Job) -> None:
         if self.closed:  # nothing new starts once the window is closing
             job.cancel()
-            job.cancelled.emit()
-            job.finished.emit()
+            emit(job.cancelled)
+            emit(job.finished)
         else:
             self._pool.start(_Runnable(job))
 

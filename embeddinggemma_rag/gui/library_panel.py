@@ -6,15 +6,18 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -22,10 +25,25 @@ from PySide6.QtWidgets import (
 )
 
 from embeddinggemma_rag.core.documents import FileStatus
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 NAME, STATUS, PASSAGES = range(3)
+# Rows of files not done yet (their STATUS data, beside FileStatus values).
+QUEUED, IN_PROGRESS, NOT_INDEXED = "queued", "in_progress", "not_indexed"
+_WAITING_TEXT = {
+    QUEUED: "Queued",
+    IN_PROGRESS: "Indexing…",
+    NOT_INDEXED: "Not indexed: indexing was cancelled (Resume indexes it)",
+}
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """'1 file', '2 files', '1,024 passages'."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
 _STATUS_TEXT = {
     FileStatus.INDEXED: "Indexed",
     FileStatus.SKIPPED: "Skipped",
@@ -46,6 +64,42 @@ def owning_source(path: str, sources: Iterable[str]) -> str | None:
     return max(owners, key=len, default=None)
 
 
+class _WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their wrapped status: QTreeView sizes rows without wrapping."""
+
+    def __init__(self, tree: QTreeWidget) -> None:
+        super().__init__(tree)
+        self._tree = tree
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        hint = super().sizeHint(option, index)
+        if index.column() != STATUS:
+            return hint
+        # The icon, its spacing and the cell's margins; a little short rather than elided.
+        icon = option.decorationSize.width() + 24  # type: ignore[attr-defined]
+        width = max(self._tree.columnWidth(STATUS) - icon, 40)
+        text = str(index.data() or "")
+        box = option.fontMetrics.boundingRect(  # type: ignore[attr-defined]
+            QRect(0, 0, width, 100_000), int(Qt.TextFlag.TextWordWrap), text
+        )
+        return QSize(hint.width(), max(hint.height(), box.height() + 4))
+
+
+def _summary(statuses: list[Any]) -> str:
+    """A folder's row: how far indexing got, or how many files and problems it has."""
+    total = len(statuses)
+    not_indexed = statuses.count(NOT_INDEXED)
+    if not_indexed:
+        return f"Partial: {plural(not_indexed, 'file')} not indexed (Resume indexes them)"
+    waiting = statuses.count(QUEUED) + statuses.count(IN_PROGRESS)
+    if waiting:
+        return f"Indexing: {total - waiting:,} of {plural(total, 'file')} done"
+    problems = sum(1 for s in statuses if s in (FileStatus.FAILED, FileStatus.NO_TEXT))
+    return plural(total, "file") + (f", {problems:,} with problems" if problems else "")
+
+
 class LibraryPanel(QWidget):
     """A tree of sources (top level) and their files; rows update live while indexing."""
 
@@ -55,6 +109,9 @@ class LibraryPanel(QWidget):
     remove_requested = Signal(list)  # source paths
     scope_requested = Signal(str)  # "ask about this"
     open_requested = Signal(str)  # open a file in the system app
+    resume_requested = Signal(list)  # sources whose indexing was cancelled part-way
+    preview_requested = Signal(str)  # a file double-clicked or Enter: shown in the viewer
+    counts_changed = Signal(int, int)  # indexed documents, passages
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +126,15 @@ class LibraryPanel(QWidget):
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_tree_context_menu_requested)
         self.tree.itemSelectionChanged.connect(self._on_tree_item_selection_changed)
+        self.tree.itemActivated.connect(self._on_tree_item_activated)
+        # The whole reason, wrapped, never "Failed: damaged or not…": it is what users scan for.
+        self.tree.setWordWrap(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.setUniformRowHeights(False)
+        self.tree.setItemDelegate(_WrappingDelegate(self.tree))
+        self.problems_only = QCheckBox("Only problems")
+        self.problems_only.setToolTip("Show only files that failed or hold no text")
+        self.problems_only.toggled.connect(self._apply_filter)
         header = self.tree.header()
         header.setStretchLastSection(False)
         # The status column takes the room left: its reason is what a user scans for.
@@ -76,6 +142,7 @@ class LibraryPanel(QWidget):
         header.resizeSection(NAME, 190)
         header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(PASSAGES, QHeaderView.ResizeMode.ResizeToContents)
+        header.sectionResized.connect(lambda *_: self.tree.scheduleDelayedItemsLayout())
         self.add_folder_button = button("Add folder…", self.add_folder_clicked, tip="Ctrl+O")
         self.add_files_button = button("Add files…", self.add_files_clicked)
         self.remove_button = button(
@@ -87,10 +154,19 @@ class LibraryPanel(QWidget):
         self.rescan_button = button(
             "Re-scan", self.rescan_clicked, tip="Pick up files added, changed or deleted on disk"
         )
+        self.resume_button = button(
+            "Resume",
+            self._on_resume_button_clicked,
+            "Resume indexing",
+            "Index the files a cancelled indexing did not reach",
+        )
+        self.resume_button.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_folder_button)
         buttons.addWidget(self.add_files_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.problems_only)
+        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.rescan_button)
         self.layout_ = QVBoxLayout(self)
@@ -102,7 +178,13 @@ class LibraryPanel(QWidget):
     # Filling ---------------------------------------------------------------------------
 
     def set_library(self, sources: list[str], documents: list[Any]) -> None:
-        """Rebuild from the library (`LibraryStatus.sources` and `.documents`)."""
+        """Rebuild from the library (`LibraryStatus.sources` and `.documents`); files still
+        waiting for indexing (or cancelled before it) keep their rows."""
+        waiting = {
+            path: state
+            for path, item in self._files.items()
+            if (state := item.data(STATUS, PATH_ROLE)) in _WAITING_TEXT
+        }
         self.tree.clear()
         self._sources.clear()
         self._files.clear()
@@ -112,22 +194,78 @@ class LibraryPanel(QWidget):
             self._update_file(
                 record.path, FileStatus(record.status), record.reason, record.chunk_count
             )
+        for path, state in waiting.items():
+            if path not in self._files and owning_source(path, sources) is not None:
+                self._set_waiting(self._file_row(path), state)
         self._refresh_sources()
 
-    def mark_queued(self, paths: Iterable[str]) -> None:
+    def mark_queued(self, paths: Iterable[str], status: str = "Queued") -> None:
         """Show folders and files as soon as they are dropped, before indexing reaches them."""
         for path in paths:
             if owning_source(path, self._sources) is None:
-                self._source_item(path).setText(STATUS, "Queued")
+                self._source_item(path).setText(STATUS, status)
         self.hint.setVisible(not self._sources)
 
     def apply_outcomes(self, outcomes: list[Any]) -> None:
-        """Update rows from `FileOutcome`s as indexing reports them."""
+        """Update rows from `FileOutcome`s as indexing reports them; a `FilesFound` among
+        them lists every file the indexing will reach, shown at once as queued."""
         for outcome in outcomes:
+            found = getattr(outcome, "paths", None)
+            if found is not None:
+                for path in found:
+                    if path not in self._files:
+                        self._set_waiting(self._file_row(path), QUEUED)
+                continue
             self._update_file(
                 outcome.path, FileStatus(outcome.status), outcome.reason, outcome.chunks
             )
         self._refresh_sources()
+
+    def mark_in_progress(self, path: str) -> None:
+        item = self._files.get(path)
+        if item is not None and item.data(STATUS, PATH_ROLE) == QUEUED:
+            self._set_waiting(item, IN_PROGRESS)
+
+    def mark_cancelled(self) -> None:
+        """Files the cancelled indexing did not finish are marked, and can be resumed."""
+        for item in self._files.values():
+            if item.data(STATUS, PATH_ROLE) in (QUEUED, IN_PROGRESS):
+                self._set_waiting(item, NOT_INDEXED)
+        self._refresh_sources()
+
+    def forget(self, sources: list[str]) -> None:
+        """Take removed sources and their files off the tree now (the library follows)."""
+        for source in sources:
+            item = self._sources.pop(source, None)
+            if item is None:
+                continue
+            self._files = {
+                p: i for p, i in self._files.items() if owning_source(p, [source]) is None
+            }
+            index = self.tree.indexOfTopLevelItem(item)
+            if index >= 0:
+                self.tree.takeTopLevelItem(index)
+        self.tree.viewport().update()
+        self._refresh_sources()
+
+    def partial_sources(self) -> list[str]:
+        waiting = [p for p, i in self._files.items() if i.data(STATUS, PATH_ROLE) == NOT_INDEXED]
+        return sorted({owning_source(p, self._sources) or p for p in waiting})
+
+    def counts(self) -> tuple[int, int]:
+        """Indexed documents and their passages (failed, skipped and queued files are no
+        documents of the library)."""
+        indexed = [
+            i for i in self._files.values() if i.data(STATUS, PATH_ROLE) == FileStatus.INDEXED
+        ]
+        return len(indexed), sum(int(i.text(PASSAGES) or 0) for i in indexed)
+
+    def _set_waiting(self, item: QTreeWidgetItem, state: str) -> None:
+        item.setText(STATUS, _WAITING_TEXT[state])
+        item.setToolTip(STATUS, _WAITING_TEXT[state])
+        item.setIcon(STATUS, QIcon())
+        item.setText(PASSAGES, "")
+        item.setData(STATUS, PATH_ROLE, state)
 
     def file_item(self, path: str) -> QTreeWidgetItem | None:
         return self._files.get(path)
@@ -148,7 +286,7 @@ class LibraryPanel(QWidget):
             self._sources[path] = item
         return item
 
-    def _update_file(self, path: str, status: FileStatus, reason: str | None, chunks: int) -> None:
+    def _file_row(self, path: str) -> QTreeWidgetItem:
         item = self._files.get(path)
         if item is None:
             owner = owning_source(path, self._sources) or os.path.dirname(path)
@@ -159,6 +297,10 @@ class LibraryPanel(QWidget):
                 item = QTreeWidgetItem(source, [os.path.relpath(path, owner), "", ""])
                 item.setData(NAME, PATH_ROLE, path)
             self._files[path] = item
+        return item
+
+    def _update_file(self, path: str, status: FileStatus, reason: str | None, chunks: int) -> None:
+        item = self._file_row(path)
         text = _STATUS_TEXT[status] + (f": {reason}" if reason else "")
         item.setText(STATUS, text)
         item.setIcon(STATUS, self._icon(_STATUS_ICON[status]))
@@ -175,12 +317,13 @@ class LibraryPanel(QWidget):
             children = [c for i in range(item.childCount()) if (c := item.child(i)) is not None]
             statuses = [child.data(STATUS, PATH_ROLE) for child in children]
             chunks = sum(int(child.text(PASSAGES) or 0) for child in children)
-            problems = sum(1 for s in statuses if s in (FileStatus.FAILED, FileStatus.NO_TEXT))
-            summary = f"{len(statuses)} files" + (f", {problems} with problems" if problems else "")
-            item.setText(STATUS, summary if statuses else item.text(STATUS) or "Empty")
+            item.setText(STATUS, _summary(statuses) if statuses else item.text(STATUS) or "Empty")
             item.setText(PASSAGES, str(chunks) if chunks else "")
             item.setTextAlignment(PASSAGES, Qt.AlignmentFlag.AlignRight)
         self.hint.setVisible(not self._sources)
+        self.resume_button.setVisible(bool(self.partial_sources()))
+        self._apply_filter()
+        emit(self.counts_changed, *self.counts())
 
     def _icon(self, pixmap: QStyle.StandardPixmap) -> QIcon:
         return self.style().standardIcon(pixmap)
@@ -196,10 +339,33 @@ class LibraryPanel(QWidget):
         # come back with the next re-scan of its folder.
         self.remove_button.setEnabled(bool(self._selected_sources()))
 
+    def _apply_filter(self) -> None:
+        only = self.problems_only.isChecked()
+        problem = (FileStatus.FAILED, FileStatus.NO_TEXT)
+        for item in self._files.values():
+            item.setHidden(only and item.data(STATUS, PATH_ROLE) not in problem)
+        for path, item in self._sources.items():
+            if path in self._files:
+                continue
+            children = [c for i in range(item.childCount()) if (c := item.child(i)) is not None]
+            item.setHidden(only and all(child.isHidden() for child in children))
+
+    def _on_tree_item_activated(self, item: QTreeWidgetItem, _column: int) -> None:
+        path = str(item.data(NAME, PATH_ROLE))
+        if path in self._files and os.path.isfile(path):
+            emit(self.preview_requested, path)
+        else:
+            item.setExpanded(not item.isExpanded())
+
+    def _on_resume_button_clicked(self) -> None:
+        sources = self.partial_sources()
+        if sources:
+            emit(self.resume_requested, sources)
+
     def _on_remove_button_clicked(self) -> None:
         sources = self._selected_sources()
         if sources:
-            self.remove_requested.emit(sources)
+            emit(self.remove_requested, sources)
 
     def _on_tree_context_menu_requested(self, pos: QPoint) -> None:
         item = self.tree.itemAt(pos)
@@ -207,9 +373,9 @@ class LibraryPanel(QWidget):
             return
         path = str(item.data(NAME, PATH_ROLE))
         menu = QMenu(self)
-        menu.addAction("Ask about this", lambda: self.scope_requested.emit(path))
+        menu.addAction("Ask about this", lambda: emit(self.scope_requested, path))
         if os.path.isfile(path):
-            menu.addAction("Open in system app", lambda: self.open_requested.emit(path))
+            menu.addAction("Open in system app", lambda: emit(self.open_requested, path))
         if item.parent() is None:
-            menu.addAction("Remove from library", lambda: self.remove_requested.emit([path]))
+            menu.addAction("Remove from library", lambda: emit(self.remove_requested, [path]))
         menu.popup(self.tree.viewport().mapToGlobal(pos))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLineEdit,
     QSpinBox,
@@ -46,6 +49,7 @@ class _PathField(QWidget):
         self.folder = folder
         self.edit = QLineEdit(str(value) if value else "")
         self.edit.setPlaceholderText(placeholder)
+        self.edit.setMinimumWidth(420)
         browse = button("Browse…", self._on_browse_clicked)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -71,6 +75,7 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        self.setMinimumWidth(720)  # model paths are long: they must be readable
         self.settings = settings
         self.result_settings: Settings | None = None
         s = settings
@@ -93,34 +98,73 @@ class SettingsDialog(QDialog):
         self.temperature.setValue(s.temperature)
         self.max_answer = _spin(16, 8192, s.max_answer_tokens, 32, " tokens")
         self.context = _spin(512, 131072, s.context_tokens, 512, " tokens")
-        form = QFormLayout()
-        rows: list[tuple[str, QWidget, str]] = [
+        self.library_folder = plain_label(str(s.data_dir), "Library folder", wrap=False)
+        self.library_folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        open_folder = button("Open", self._on_open_folder_clicked, "Open the library folder")
+        library_row = QWidget()
+        row = QHBoxLayout(library_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.library_folder, 1)
+        row.addWidget(open_folder)
+        basic: list[tuple[str, QWidget, str]] = [
             ("&Embedding model", self.embedding_model, "Folder in the published ONNX layout"),
             ("C&hat model", self.generator_model, "A .gguf file with a chat template"),
+            ("&Library folder", library_row, "Where the index and conversations are kept"),
+            ("&Passages", self.top_k, "Passages retrieved for each question"),
+            ("Te&mperature", self.temperature, "Low keeps answers close to the passages"),
+        ]
+        advanced: list[tuple[str, QWidget, str]] = [
             ("CPU &threads", self.threads, "Physical cores are best; more only adds contention"),
             ("&Chunk size", self.chunk_tokens, f"At most {MAX_MODEL_TOKENS} (the model's limit)"),
             ("Chunk &overlap", self.chunk_overlap, "Under half a chunk"),
             ("&Dimension", self.dimension, "Smaller vectors: less memory, a little less exact"),
-            ("&Passages", self.top_k, "Passages retrieved for each question"),
             ("&Search mode", self.search_mode, "hybrid = meaning and keywords together"),
-            ("Te&mperature", self.temperature, "Low keeps answers close to the passages"),
             ("&Answer length", self.max_answer, "Most tokens an answer may take"),
             ("Conte&xt size", self.context, "Larger: more passages, longer wait before answering"),
         ]
-        for label, widget, tip in rows:
-            widget.setToolTip(tip)
-            widget.setAccessibleName(label.replace("&", ""))
-            form.addRow(label, widget)
+        self.basic = QGroupBox("Basic")
+        self.advanced = QGroupBox("Advanced: indexing and answering")
+        for box, rows in ((self.basic, basic), (self.advanced, advanced)):
+            form = QFormLayout(box)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+            for label, widget, tip in rows:
+                widget.setToolTip(tip)
+                widget.setAccessibleName(label.replace("&", ""))
+                form.addRow(label, widget)
         self.problem = plain_label(name="Settings problem")
         buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.restore_button = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.restore_button.clicked.connect(self.restore_defaults)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.basic)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
+
+    def restore_defaults(self) -> None:
+        """Every field to its default (the models: the ones in the models folder); nothing
+        is saved until OK."""
+        d = Settings(data_dir=self.settings.data_dir)
+        self.embedding_model.edit.setText("")
+        self.generator_model.edit.setText("")
+        self.threads.setValue(d.threads)
+        self.chunk_tokens.setValue(d.chunk_tokens)
+        self.chunk_overlap.setValue(d.chunk_overlap_tokens)
+        self.dimension.setCurrentIndex(self.dimension.findData(d.dimension))
+        self.top_k.setValue(d.top_k)
+        self.search_mode.setCurrentText(d.search_mode)
+        self.temperature.setValue(d.temperature)
+        self.max_answer.setValue(d.max_answer_tokens)
+        self.context.setValue(d.context_tokens)
+
+    def _on_open_folder_clicked(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.settings.data_dir)))
 
     def edited(self) -> Settings:
         """The settings as edited; raises ConfigError when they do not hold together."""

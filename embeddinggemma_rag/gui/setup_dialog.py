@@ -22,6 +22,7 @@ from embeddinggemma_rag.gui import model_jobs
 from embeddinggemma_rag.gui.engine_host import EMBEDDING, GENERATOR, EngineHost
 from embeddinggemma_rag.gui.errors import ErrorReporter
 from embeddinggemma_rag.gui.jobs import Job
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button, plain_label
 
 _TITLES = {EMBEDDING: "Search model (finds passages)", GENERATOR: "Chat model (writes answers)"}
@@ -167,11 +168,13 @@ class SetupDialog(QDialog):
         missing = [kind for kind, status in self.statuses.items() if not status.ok]
         which = missing[0] if len(missing) == 1 else "all"
         job = model_jobs.download_models(self.host, which, self.token.text().strip() or None)
+        # Each outcome leaves the downloading state before it says anything, so the network
+        # indicator never reads "Online" beside "Downloaded and checked." (`finished` comes
+        # after the outcome, as a separate event).
         job.progressed.connect(self._on_download_job_progressed)
         job.succeeded.connect(self._on_download_job_succeeded)
-        job.cancelled.connect(lambda: self.progress_label.setText("Download cancelled."))
-        job.failed.connect(lambda exc: self.errors.report(exc, "download the models"))
-        job.finished.connect(lambda: self._set_downloading(False))
+        job.cancelled.connect(self._on_download_job_cancelled)
+        job.failed.connect(self._on_download_job_failed)
         self._download = job
         self._set_downloading(True)
 
@@ -182,8 +185,18 @@ class SetupDialog(QDialog):
         self.progress_label.setText(f"{progress.message}: {done} of {total}")
 
     def _on_download_job_succeeded(self, _: object) -> None:
+        self._set_downloading(False)
         self.progress_label.setText("Downloaded and checked.")
         self.check()
+
+    def _on_download_job_cancelled(self) -> None:
+        self._set_downloading(False)
+        self.progress_label.setText("Download cancelled.")
+
+    def _on_download_job_failed(self, exc: BaseException) -> None:
+        self._set_downloading(False)
+        self.progress_label.setText("The download stopped; see the message.")
+        self.errors.report(exc, "download the models")
 
     def _on_cancel_button_clicked(self) -> None:
         if self._download is not None:
@@ -197,7 +210,7 @@ class SetupDialog(QDialog):
         self.download_button.setEnabled(
             not active and any(not s.ok for s in self.statuses.values())
         )
-        self.downloading.emit(active)
+        emit(self.downloading, active)
 
     def reject(self) -> None:
         if self._download is not None:

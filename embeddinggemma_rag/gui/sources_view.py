@@ -101,11 +101,75 @@ def insert_sources(
     indented = QTextBlockFormat()
     indented.setLeftMargin(18)
     indented.setBottomMargin(4)
+    ranks = passage_ranks(answer)
     for index, source in enumerate(sources):
         cursor.insertBlock(QTextBlockFormat())
         cursor.insertText(source_label(source), link_format(palette, f"{href_prefix}{index}"))
-        cursor.insertText(f"   score {source.score:.3f}", dim)
+        cursor.insertText(f"   {match_label(ranks, source)}", score_format(dim, source))
         cursor.insertBlock(indented)
         insert_marked(cursor, snippet(source.text, pattern), pattern, plain, marked)
         cursor.setBlockFormat(indented)
     return sources
+
+
+def passage_ranks(answer: Answer) -> dict[tuple[str, int], int]:
+    """Each passage's rank among those search found (1 is the closest)."""
+    return {(h.path, h.char_start): rank for rank, h in enumerate(answer.passages, start=1)}
+
+
+def match_label(ranks: dict[tuple[str, int], int], source: SourceRef) -> str:
+    rank = ranks.get((source.path, source.char_start))
+    return f"match {rank} of {len(ranks)}" if rank is not None else ""
+
+
+def score_format(base: QTextCharFormat, source: SourceRef) -> QTextCharFormat:
+    fmt = QTextCharFormat(base)
+    fmt.setToolTip(
+        "How closely this passage matched the question among the passages found: search "
+        "ranks them by meaning (the embedding model) and by shared words, fused into one "
+        f"order; 1 is the closest. Fused score {source.score:.3f}."
+    )
+    return fmt
+
+
+def insert_passages(
+    cursor: QTextCursor,
+    answer: Answer,
+    index: int,
+    expanded: bool,
+    palette: QPalette,
+    pattern: list[QueryToken] | None,
+) -> list[SourceRef]:
+    """Every passage the model was given, behind a show/hide link (collapsed at first)."""
+    passages = [
+        SourceRef(h.path, h.page, h.text, h.char_start, h.char_end, h.score, None, answer.question)
+        for h in answer.passages
+    ]
+    if not passages or not answer.citations:
+        return passages  # without citations the sources block already lists them all
+    spaced = QTextBlockFormat()
+    spaced.setTopMargin(6)
+    cursor.insertBlock(spaced)
+    arrow = "▾ Hide" if expanded else "▸ Show"
+    count = len(passages)
+    label = f"{arrow} the {count} passages given to the model"
+    if count == 1:
+        label = f"{arrow} the passage given to the model"
+    cursor.insertText(label, link_format(palette, f"passages:{index}:0"))
+    if not expanded:
+        return passages
+    dim = QTextCharFormat()
+    dim.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
+    indented = QTextBlockFormat()
+    indented.setLeftMargin(18)
+    indented.setBottomMargin(4)
+    for number, passage in enumerate(passages):
+        cursor.insertBlock(QTextBlockFormat())
+        label = f"{number + 1}. {source_label(passage)}"
+        cursor.insertText(label, link_format(palette, f"passage:{index}:{number}"))
+        cursor.insertBlock(indented)
+        insert_marked(
+            cursor, " ".join(passage.text.split()), pattern, QTextCharFormat(), mark_format(palette)
+        )
+        cursor.setBlockFormat(indented)
+    return passages

@@ -37,7 +37,10 @@ class AppStatusBar(QStatusBar):
         return self._models[which].text()
 
     def set_library_size(self, documents: int, chunks: int) -> None:
-        self.library_label.setText(f"Library: {documents:,} documents · {chunks:,} passages")
+        """Indexed documents only: a failed or skipped file is not one the app can answer from."""
+        docs = f"{documents:,} document{'' if documents == 1 else 's'}"
+        passages = f"{chunks:,} passage{'' if chunks == 1 else 's'}"
+        self.library_label.setText(f"Library: {docs} · {passages}")
 
     def set_downloading(self, downloading: bool) -> None:
         """Offline unless the user started a model download: nothing else uses the network."""

@@ -7,6 +7,7 @@ browser refuses every resource, so no image or stylesheet is ever fetched.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from PySide6.QtCore import QUrl
@@ -87,9 +88,27 @@ def insert_marked(
     cursor.insertText(text[position:], plain)
 
 
+_MARKDOWN_MARKS = [
+    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links and images: their text
+    (re.compile(r"(?m)^\s{0,3}(#{1,6}|>+|[-*+]|\d+[.)])\s+"), ""),  # headings, quotes, items
+    (re.compile(r"(\*\*|__|~~|`+)"), ""),  # bold, strike-through, code
+    (re.compile(r"(?<![\w*])[*_](?=\S)|(?<=\S)[*_](?![\w*])"), ""),  # emphasis
+    (re.compile(r"(?m)^\s*\|?(\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*$"), ""),  # table rules
+    (re.compile(r"(?m)^[ \t]*\|[ \t]*|[ \t]*\|[ \t]*$"), ""),  # table row edges
+    (re.compile(r"[ \t]*\|[ \t]*"), " · "),  # table cells
+]
+
+
+def without_markdown(text: str) -> str:
+    """A passage's words without Markdown's markers (a snippet is read, not rendered)."""
+    for pattern, replacement in _MARKDOWN_MARKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def snippet(text: str, pattern: list[QueryToken] | None, width: int = 320) -> str:
     """One line of the passage around the first query word (or its start)."""
-    flat = " ".join(text.split())
+    flat = " ".join(without_markdown(text).split()).strip(" ·")
     if len(flat) <= width:
         return flat
     spans = marked_spans(flat, pattern)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor, QTextFrameFormat
 
 from embeddinggemma_rag.core.answer_types import Answer
-from embeddinggemma_rag.gui.sources_view import SourceRef, insert_sources
+from embeddinggemma_rag.gui.answer_markdown import insert_markdown
+from embeddinggemma_rag.gui.sources_view import SourceRef, insert_passages, insert_sources
 from embeddinggemma_rag.gui.text_views import blend, link_format, terms_pattern
 
 SEARCHING = "Searching your documents…"  # shown until the first token arrives
@@ -27,6 +28,8 @@ class ChatEntry:
     partial: str = ""
     note: str = ""  # "Stopped", "Failed: …"
     sources: list[SourceRef] = field(default_factory=list)
+    passages: list[SourceRef] = field(default_factory=list)  # all given to the model
+    show_passages: bool = False  # that list is collapsed until asked for
 
 
 def insert_entry(
@@ -66,8 +69,12 @@ def insert_entry(
         if entry.note:
             cursor.insertBlock()
             cursor.insertText(entry.note, dim)
+        insert_answer_actions(cursor, index, entry.answer, palette)
         href = f"source:{index}:"
         entry.sources = insert_sources(cursor, entry.answer, href, palette, pattern)
+        entry.passages = insert_passages(
+            cursor, entry.answer, index, entry.show_passages, palette, pattern
+        )
     cursor.movePosition(QTextCursor.MoveOperation.End)
     return stream, placeholder
 
@@ -79,20 +86,38 @@ def insert_answer_text(
     plain: QTextCharFormat,
     palette: QPalette,
 ) -> None:
-    """The answer's text, its citation numbers linked to their sources (invented ones not)."""
+    """The answer's Markdown, rendered safely, its citation numbers linked to their sources
+    (invented ones not)."""
     cited = {c.number for c in answer.citations}
-    position = 0
-    for match in CITATION.finditer(answer.text):
-        cursor.insertText(answer.text[position : match.start()], plain)
-        cursor.insertText("[", plain)
-        for part in re.split(r"(\s*[,;]\s*)", match.group(1)):
-            if part.isdigit() and int(part) in cited:
-                cursor.insertText(part, link_format(palette, f"cite:{index}:{part}", plain))
-            else:
-                cursor.insertText(part, plain)
-        cursor.insertText("]", plain)
-        position = match.end()
-    cursor.insertText(answer.text[position:], plain)
+    if answer.text.strip():
+        insert_markdown(cursor, answer.text, index, cited, palette)
+    cursor.setCharFormat(plain)
+
+
+def answer_speed(answer: Answer) -> str:
+    """'first word after 4.3 s · 12.5 words/s': what a person waits for, in words."""
+    first = answer.seconds_to_first_token
+    if first is None or not answer.text.strip():
+        return ""
+    words = len(answer.text.split())
+    writing = answer.seconds - first
+    rate = f" · {words / writing:.1f} words/s" if writing > 0.05 else ""
+    return f"first word after {first:.1f} s{rate}"
+
+
+def insert_answer_actions(
+    cursor: QTextCursor, index: int, answer: Answer, palette: QPalette
+) -> None:
+    """Copy and Regenerate links under the answer, and how fast it came."""
+    dim = QTextCharFormat()
+    dim.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
+    cursor.insertBlock()
+    cursor.insertText("Copy", link_format(palette, f"copy:{index}:0"))
+    cursor.insertText("  ·  ", dim)
+    cursor.insertText("Regenerate", link_format(palette, f"regenerate:{index}:0"))
+    speed = answer_speed(answer)
+    if speed:
+        cursor.insertText(f"     {speed}", dim)
 
 
 def bubble_format(palette: QPalette, user: bool) -> QTextFrameFormat:

@@ -6,8 +6,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QPointF, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QTextCursor
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QTextCursor, QTextDocument
 from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
 from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import (
@@ -24,8 +24,10 @@ from embeddinggemma_rag.core.page_store import boxes_for_passage
 from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.ocr_page_view import OcrPageView, page_image
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.sources_view import SourceRef, source_label
 from embeddinggemma_rag.gui.text_views import mark_format
+from embeddinggemma_rag.gui.viewer_bar import FIT_WIDTH, ViewerBar
 from embeddinggemma_rag.gui.widgets import button, pass_drops_to_window, plain_label
 
 HIGHLIGHT_CHARS = 600  # Qt PDF searches for the passage text: keep the search string short
@@ -52,6 +54,12 @@ class SourceViewer(QWidget):
         self._source: SourceRef | None = None
         self._target_page = 0
         self._text_job: Job | None = None
+        # The passage (page, rectangle in points) kept centred until the user scrolls: the
+        # view's size settles after it opens (the splitter makes room), which moves pages.
+        self._passage: tuple[int, QRectF] | None = None
+        self._follow = False
+        self._passage_search = ""
+        self._finding = False
         self.title = plain_label(name="Source", wrap=False)
         self.detail = plain_label(name="About the passage")
         self.open_button = button("Open in system app", self._on_open_button_clicked)
@@ -66,6 +74,14 @@ class SourceViewer(QWidget):
         self.pdf_view.setSearchModel(self.search_model)
         self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
         self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        self.pdf_view.viewport().installEventFilter(self)
+        self.pdf_view.verticalScrollBar().actionTriggered.connect(self._on_user_scrolled)
+        self.pdf_view.horizontalScrollBar().actionTriggered.connect(self._on_user_scrolled)
+        self.pdf_view.pageNavigator().currentPageChanged.connect(self._show_page_number)
+        self.bar = ViewerBar()
+        self.bar.page_step.connect(self._on_bar_page_step)
+        self.bar.zoom_chosen.connect(self._on_bar_zoom_chosen)
+        self.bar.find_requested.connect(self._on_bar_find_requested)
         self.text_view = QPlainTextEdit()
         self.text_view.setAccessibleName("Document text")
         self.text_view.setReadOnly(True)
@@ -83,6 +99,7 @@ class SourceViewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
         layout.addWidget(self.detail)
+        layout.addWidget(self.bar)
         layout.addWidget(self.stack, 1)
 
     @property
@@ -94,6 +111,9 @@ class SourceViewer(QWidget):
         self.title.setText(source_label(source))
         self.title.setToolTip(source.path)
         self.detail.clear()
+        self.bar.find.clear()
+        self.bar.find_state.clear()
+        self._passage, self._follow, self._finding = None, False, False
         if self._text_job is not None:
             self._text_job.cancel()
             self._text_job = None
@@ -108,23 +128,31 @@ class SourceViewer(QWidget):
 
     def _open_pdf(self, source: SourceRef) -> None:
         self.stack.setCurrentWidget(self.pdf_view)
+        self._passage_search = ""
         self.search_model.setSearchString("")
         self.pdf_document.close()
         error = self.pdf_document.load(source.path)
         if error != QPdfDocument.Error.None_:
             self.detail.setText(f"Qt PDF cannot open this file ({error.name}); try the system app.")
+            self.bar.set_pages(None, None)
             return
         self._target_page = max(0, min((source.page or 1) - 1, self.pdf_document.pageCount() - 1))
         self.pdf_view.pageNavigator().jump(self._target_page, QPointF(), 0)
+        # Followed from now on: the page top until the passage's rectangle is known.
+        self._passage, self._follow = (self._target_page, QRectF()), True
+        self._show_page_number()
         page_text = self.pdf_document.getAllText(self._target_page).text()
         found = locate(page_text, source.text)
-        if found is None:
+        if not source.text.strip():
+            pass  # a preview from the library: no passage to find
+        elif found is None:
             self.detail.setText("The passage could not be found on this page; it may have changed.")
         else:
             # Qt PDF's own page text, so the search matches exactly (line breaks included).
             start, end = found
-            self.search_model.setSearchString(page_text[start : min(end, start + HIGHLIGHT_CHARS)])
-        self.shown.emit(source)
+            self._passage_search = page_text[start : min(end, start + HIGHLIGHT_CHARS)]
+            self.search_model.setSearchString(self._passage_search)
+        emit(self.shown, source)
 
     def _open_ocr_page(
         self, source: SourceRef, page: int, read_boxes: Callable[[str, int], list[TextBox]]
@@ -141,23 +169,128 @@ class SourceViewer(QWidget):
         self.stack.setCurrentWidget(self.ocr_view)
         if not boxes:
             self.detail.setText("The passage's lines could not be found on this page.")
-        self.shown.emit(source)
+        emit(self.shown, source)
 
     def _on_search_model_count_changed(self) -> None:
+        if self._finding:
+            if self.pdf_view.currentSearchResultIndex() < 0:
+                self._find_in_pdf(backwards=False)
+            return
         for index in range(self.search_model.count()):
-            if self.search_model.resultAtIndex(index).page() == self._target_page:
+            result = self.search_model.resultAtIndex(index)
+            if result.page() == self._target_page:
                 if self.pdf_view.currentSearchResultIndex() != index:
-                    self.pdf_view.setCurrentSearchResultIndex(index)  # highlights and scrolls
+                    self.pdf_view.setCurrentSearchResultIndex(index)  # outlined in the view
+                    self._passage = (result.page(), _union(result.rectangles()))
+                    self._follow = True
+                    self._centre_passage()
                 return
 
+    def _centre_passage(self) -> None:
+        """Scroll so the passage sits in the middle of the view (Qt PDF only shows its page)."""
+        if self._passage is None or self.stack.currentWidget() is not self.pdf_view:
+            return
+        page, rect = self._passage
+        view = self.pdf_view
+        # Jumping to a page scrolls its top edge to the top: that gives the page's position
+        # in the scrolled area, in pixels; the passage lies at its points times the scale.
+        view.pageNavigator().jump(page, QPointF(), 0)
+        top = view.verticalScrollBar().value()
+        if rect.isEmpty():
+            view.verticalScrollBar().setValue(top)
+            return
+        scale = self._page_scale(page)
+        centre = rect.center() * scale
+        viewport = view.viewport().size()
+        view.verticalScrollBar().setValue(round(top + centre.y() - viewport.height() / 2))
+        left = view.documentMargins().left()
+        view.horizontalScrollBar().setValue(round(left + centre.x() - viewport.width() / 2))
+
+    def _page_scale(self, page: int) -> float:
+        """Pixels per PDF point on `page`, as QPdfView lays it out."""
+        view, size = self.pdf_view, self.pdf_document.pagePointSize(page)
+        margins = view.documentMargins()
+        width = view.viewport().width() - margins.left() - margins.right()
+        height = view.viewport().height() - margins.top() - margins.bottom()
+        if view.zoomMode() == QPdfView.ZoomMode.FitToWidth:
+            return float(width / size.width())
+        if view.zoomMode() == QPdfView.ZoomMode.FitInView:
+            return float(min(width / size.width(), height / size.height()))
+        return float(view.zoomFactor() * view.logicalDpiY() / 72)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and self._follow:
+            QTimer.singleShot(0, self._centre_passage)  # after QPdfView laid the pages out
+        return super().eventFilter(watched, event)
+
+    def _on_user_scrolled(self, _action: int) -> None:
+        self._follow = False  # the user moved: stop pulling the view back to the passage
+        self._show_page_number()
+
+    def _show_page_number(self) -> None:
+        if self.stack.currentWidget() is self.pdf_view:
+            self.bar.set_pages(self.current_page(), self.pdf_document.pageCount())
+
+    def _on_bar_page_step(self, step: int) -> None:
+        page = self.current_page() - 1 + step
+        if 0 <= page < self.pdf_document.pageCount():
+            self._follow = False
+            self.pdf_view.pageNavigator().jump(page, QPointF(), 0)
+
+    def _on_bar_zoom_chosen(self, factor: float) -> None:
+        if factor == FIT_WIDTH:
+            self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        else:
+            self.pdf_view.setZoomMode(QPdfView.ZoomMode.Custom)
+            self.pdf_view.setZoomFactor(factor)
+        QTimer.singleShot(0, self._centre_passage)  # the passage stays where the eye is
+
+    def _on_bar_find_requested(self, text: str, backwards: bool) -> None:
+        if self.stack.currentWidget() is self.text_view:
+            self._find_in_text(text, backwards)
+        elif not text:  # an empty search brings the passage back
+            self._finding = False
+            self.bar.find_state.clear()
+            self.pdf_view.setCurrentSearchResultIndex(-1)
+            self.search_model.setSearchString(self._passage_search)
+        elif text != self.search_model.searchString():
+            self._finding, self._follow = True, False
+            self.pdf_view.setCurrentSearchResultIndex(-1)
+            self.search_model.setSearchString(text)  # results arrive in countChanged
+        else:
+            self._find_in_pdf(backwards)
+
+    def _find_in_pdf(self, backwards: bool) -> None:
+        count = self.search_model.count()
+        if count == 0:
+            self.bar.find_state.setText("Not found")
+            return
+        current = self.pdf_view.currentSearchResultIndex()
+        if current < 0:  # the first match at or after the page on screen
+            page = self.pdf_view.pageNavigator().currentPage()
+            pages = [self.search_model.resultAtIndex(i).page() for i in range(count)]
+            index = next((i for i, p in enumerate(pages) if p >= page), 0)
+        else:
+            index = (current + (-1 if backwards else 1)) % count
+        result = self.search_model.resultAtIndex(index)
+        self.pdf_view.setCurrentSearchResultIndex(index)
+        self._passage = (result.page(), _union(result.rectangles()))
+        self._centre_passage()
+        self.bar.find_state.setText(f"{index + 1} of {count}")
+
     def current_page(self) -> int:
-        """1-based, as citations count pages."""
+        """1-based, as citations count pages: the passage's while the view follows it (Qt's
+        navigator names the page at the top edge, the one before when the passage's page
+        is the last and cannot scroll up that far)."""
+        if self._follow and self._passage is not None:
+            return self._passage[0] + 1
         return self.pdf_view.pageNavigator().currentPage() + 1
 
     # Text ------------------------------------------------------------------------------
 
     def _open_text(self, source: SourceRef) -> None:
         self.stack.setCurrentWidget(self.text_view)
+        self.bar.set_pages(None, None)
         self.text_view.setPlainText("Reading the document…")
         self.text_view.setExtraSelections([])
 
@@ -177,11 +310,13 @@ class SourceViewer(QWidget):
         text, start, end = found
         # A page break becomes a line break of the same length, so offsets still hold.
         self.text_view.setPlainText(text.replace(PAGE_SEPARATOR, "\n"))
-        if start == end:
+        if start == end and self._source.text.strip():
             self.detail.setText("The passage is no longer in this file; it may have changed.")
+        elif start == end:
+            pass  # a preview from the library: the text from its start
         else:
             self._highlight(start, end)
-        self.shown.emit(self._source)
+        emit(self.shown, self._source)
 
     def _highlight(self, start: int, end: int) -> None:
         cursor = QTextCursor(self.text_view.document())
@@ -199,6 +334,22 @@ class SourceViewer(QWidget):
         self.text_view.setTextCursor(caret)  # the end, then the start: the passage fills the view
         self.text_view.centerCursor()
 
+    def _find_in_text(self, text: str, backwards: bool) -> None:
+        if not text:
+            self.bar.find_state.clear()
+            return
+        flags = QTextDocument.FindFlag.FindBackward if backwards else QTextDocument.FindFlag(0)
+        found = self.text_view.find(text, flags)
+        if not found:  # wrap around once
+            cursor = self.text_view.textCursor()
+            end = QTextCursor.MoveOperation.End if backwards else QTextCursor.MoveOperation.Start
+            cursor.movePosition(end)
+            self.text_view.setTextCursor(cursor)
+            found = self.text_view.find(text, flags)
+        if found:
+            self.text_view.centerCursor()
+        self.bar.find_state.setText("" if found else "Not found")
+
     def highlighted_text(self) -> str:
         selections = self.text_view.extraSelections()
         return selections[0].cursor.selectedText() if selections else ""
@@ -207,10 +358,20 @@ class SourceViewer(QWidget):
         if self.sender() is self._text_job:
             self._text_job = None
             self.text_view.setPlainText("")
-            self.failed.emit(
-                exc, f"show {os.path.basename(self._source.path if self._source else '')}"
+            emit(
+                self.failed,
+                exc,
+                f"show {os.path.basename(self._source.path if self._source else '')}",
             )
 
     def _on_open_button_clicked(self) -> None:
         if self._source is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(self._source.path))
+
+
+def _union(rectangles: list[QRectF]) -> QRectF:
+    """One rectangle around a passage's lines (points on its page)."""
+    united = QRectF(rectangles[0]) if rectangles else QRectF()
+    for rect in rectangles[1:]:
+        united = united.united(rect)
+    return united

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
 from embeddinggemma_rag.gui.library_panel import owning_source
+from embeddinggemma_rag.gui.signals import emit
 
 DEBOUNCE_MS = 1500  # a copy or a save fires many events; wait for the disk to settle
 # inotify watches are a per-user resource shared with other apps; past this many files only
@@ -69,4 +70,4 @@ class LibraryWatcher(QObject):
     def _on_timer_timeout(self) -> None:
         pending, self._pending = sorted(self._pending), set()
         if pending:
-            self.changed.emit(pending)
+            emit(self.changed, pending)

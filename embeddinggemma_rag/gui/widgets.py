@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractScrollArea, QLabel, QPushButton
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QAbstractItemView, QAbstractScrollArea, QLabel, QPushButton
 
 
 def button(text: str, slot: Callable[..., Any] | Any, name: str = "", tip: str = "") -> QPushButton:
@@ -34,3 +34,19 @@ def pass_drops_to_window(view: QAbstractScrollArea) -> None:
     typed into the view as paths."""
     view.setAcceptDrops(False)
     view.viewport().setAcceptDrops(False)
+
+
+class _CurrentOnFocus(QObject):
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FocusIn and isinstance(watched, QAbstractItemView):
+            model = watched.model()
+            if not watched.currentIndex().isValid() and model is not None and model.rowCount():
+                # Without a current row, a list that has the focus shows no sign of it.
+                watched.setCurrentIndex(model.index(0, 0))
+        return False
+
+
+def show_focus(view: QAbstractItemView) -> None:
+    """A list or tree that gets the keyboard focus marks a row, so the focus can be seen."""
+    keeper = _CurrentOnFocus(view)
+    view.installEventFilter(keeper)

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from embeddinggemma_rag import APP_NAME, __version__
-from embeddinggemma_rag.core.settings import Settings, save_settings
+from embeddinggemma_rag.core.conversations import export_file_name
+from embeddinggemma_rag.core.settings import Settings, save_settings_changes
 from embeddinggemma_rag.gui.settings_dialog import SettingsDialog
 from embeddinggemma_rag.gui.setup_dialog import SetupDialog
 
@@ -31,12 +32,13 @@ class WindowActions:
         self._add(menu, "&Re-scan the library", "F5", window.host.rescan)
         menu.addSeparator()
         self._add(menu, "&Models…", None, self.open_setup)
-        self._add(menu, "&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings)
+        self.settings_action = self._add(menu, "&Settings…", "Ctrl+,", self.open_settings)
         menu.addSeparator()
         self._add(menu, "&Quit", QKeySequence.StandardKey.Quit, window.close)
         menu = window.menuBar().addMenu("&Conversation")
         self._add(menu, "&New conversation", "Ctrl+N", chat.new_conversation)
-        self._add(menu, "&Ask a question", "Ctrl+F", window.chat_view.question_box.setFocus)
+        self._add(menu, "&Ask a question", "Ctrl+L", window.chat_view.question_box.setFocus)
+        self._add(menu, "&Find…", QKeySequence.StandardKey.Find, self.find)
         self.stop = self._add(menu, "&Stop the answer", "Esc", self.stop_or_close_viewer)
         self._add(menu, "&Export to Markdown…", "Ctrl+E", self.export_current)
         menu = window.menuBar().addMenu("&Help")
@@ -67,7 +69,17 @@ class WindowActions:
         if self.window.chat.job is not None:
             self.window.chat.stop()
         elif self.window.viewer.isVisible():
-            self.window.viewer.hide()
+            self.window.close_viewer()
+
+    def find(self) -> None:
+        """Find in the source viewer when it is open and not left for the chat, else in the
+        conversation."""
+        viewer, chat = self.window.viewer, self.window.chat_view
+        focus = self.window.focusWidget()
+        in_chat = focus is not None and chat.isAncestorOf(focus)
+        field = viewer.bar.find if viewer.isVisible() and not in_chat else chat.find_box
+        field.setFocus()
+        field.selectAll()
 
     def export_current(self) -> None:
         selected = self.window.conversations_panel.selected_id()
@@ -78,8 +90,11 @@ class WindowActions:
         self.export_conversation(current)
 
     def export_conversation(self, conversation_id: int) -> None:
+        title = next(
+            (c.title for c in self.window.chat.store.list() if c.id == conversation_id), ""
+        )
         target, _ = QFileDialog.getSaveFileName(
-            self.window, "Export the conversation", "conversation.md", "Markdown (*.md)"
+            self.window, "Export the conversation", export_file_name(title), "Markdown (*.md)"
         )
         if not target:
             return
@@ -128,7 +143,7 @@ class WindowActions:
             "every document again now? This takes as long as the first indexing.",
         )
         try:
-            save_settings(new)
+            save_settings_changes(old, new)
         except Exception as exc:
             self.window.errors.report(exc, "save the settings")
         self.apply_settings(new, reindex)
@@ -137,6 +152,19 @@ class WindowActions:
         self.window.host.reload(settings, rescan=False)
         if reindex:
             self.window.host.reindex()
+
+    def rename_conversation(self, conversation_id: int) -> None:
+        current = next(
+            (c.title for c in self.window.chat.store.list() if c.id == conversation_id), ""
+        )
+        title = self.ask_text("Rename the conversation", "Name:", current)
+        if title and title.strip() and title != current:
+            self.window.chat.store.rename(conversation_id, title.strip())
+            self.window.refresh_conversations()
+
+    def ask_text(self, title: str, label: str, text: str) -> str | None:
+        answer, ok = QInputDialog.getText(self.window, title, label, text=text)
+        return answer if ok else None
 
     def confirm(self, title: str, question: str) -> bool:
         answer = QMessageBox.question(self.window, title, question)

@@ -93,7 +93,8 @@ def test_ask_with_nothing_found_says_so_without_the_model(
     args = [*library, "--generator-model", str(tmp_path / "absent.gguf")]
     assert main([*args, "ask", QUESTION, "--scope", str(empty)]) == 0
     out = capsys.readouterr().out
-    assert "do not seem to cover" in out and "Closest passages:" in out
+    # Nothing under that scope: no passages to list, and no heading over an empty list.
+    assert "no indexed passages" in out and "Closest passages:" not in out
 
 
 def test_ask_without_generator_model_is_one_clear_line(

@@ -32,6 +32,11 @@ def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
             settings or tiny_settings(tmp_path), engine_factory or scripted_engines()
         )
         window.errors.dialogs_enabled = False  # recorded in window.errors.history instead
+        # Confirmations are answered yes and recorded, never shown (a modal box would block).
+        window.confirmations = []  # type: ignore[attr-defined]
+        window.actions_.confirm = (  # type: ignore[method-assign]
+            lambda title, text: window.confirmations.append(title) or True  # type: ignore[attr-defined]
+        )
         qtbot.addWidget(window)
         windows.append(window)
         window.show()

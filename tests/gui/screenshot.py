@@ -68,8 +68,7 @@ class Driver:
         factory = scripted_engines(delay_seconds=0.02) if self.scripted else tiny_chat_engine
         started = time.perf_counter()
         window = MainWindow(tiny_settings(self.work), factory)
-        window.setGeometry(0, 0, 1600, 1000)
-        window.show()
+        window.show()  # sized by the app to the screen, as at a first start
         window.start()
         self.wait(lambda: window.isVisible() and window.windowHandle().isExposed(), "window")
         print(f"window shown {time.perf_counter() - started:.2f} s after it was created")
@@ -103,6 +102,11 @@ class Driver:
             self.wait(lambda: window.viewer.pdf_view.currentSearchResultIndex() >= 0, "highlight")
             self.settle(800)
             self.shoot(window, "04-pdf-viewer-at-cited-page")
+        window.actions_.open_settings()
+        self.settle()
+        self.shoot(window, "06-settings")
+        if window.actions_.settings_dialog is not None:
+            window.actions_.settings_dialog.reject()
         window.close()
         self.setup_screen()
         for path in self.saved:
@@ -115,7 +119,6 @@ class Driver:
 
         bare = tiny_settings(self.work / "empty", embedding_model=None, generator_model=None)
         window = MainWindow(bare)
-        window.setGeometry(0, 0, 1280, 800)
         window.show()
         window.start()
         self.wait(lambda: window.actions_.setup_dialog is not None, "the setup screen")
@@ -124,7 +127,11 @@ class Driver:
         self.wait(lambda: bool(dialog.statuses), "the model check")
         self.settle()
         self.shoot(window, "05-setup-models-missing")
-        dialog.reject()
+        dialog.reject()  # "Not now": the window says what is missing, and a question too
+        window.chat_view.question_box.setPlainText("What does the warranty cover?")
+        window.chat_view.send_button.click()
+        self.settle()
+        self.shoot(window, "07-no-models-question")
         window.close()
 
     def wait(self, ready: Callable[[], bool], what: str, seconds: float = 60) -> None:
@@ -179,31 +186,9 @@ def make_documents(folder: Path) -> Path:
 
 
 def dark_palette() -> object:
-    from PySide6.QtGui import QColor, QPalette
+    from embeddinggemma_rag.gui.palette import dark_palette as product_palette
 
-    palette = QPalette()
-    roles = {
-        QPalette.ColorRole.Window: "#2b2b2b",
-        QPalette.ColorRole.WindowText: "#e6e6e6",
-        QPalette.ColorRole.Base: "#1e1e1e",
-        QPalette.ColorRole.AlternateBase: "#262626",
-        QPalette.ColorRole.Text: "#e6e6e6",
-        QPalette.ColorRole.Button: "#353535",
-        QPalette.ColorRole.ButtonText: "#e6e6e6",
-        QPalette.ColorRole.Highlight: "#3d7bd9",
-        QPalette.ColorRole.HighlightedText: "#ffffff",
-        QPalette.ColorRole.Link: "#7fb0ff",
-        QPalette.ColorRole.PlaceholderText: "#9a9a9a",
-        QPalette.ColorRole.Mid: "#4a4a4a",
-        QPalette.ColorRole.ToolTipBase: "#353535",
-        QPalette.ColorRole.ToolTipText: "#e6e6e6",
-    }
-    for role, colour in roles.items():
-        palette.setColor(role, QColor(colour))
-    disabled = QPalette.ColorGroup.Disabled
-    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
-        palette.setColor(disabled, role, QColor("#6e6e6e"))
-    return palette
+    return product_palette()
 
 
 if __name__ == "__main__":

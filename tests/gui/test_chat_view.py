@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from embeddinggemma_rag.core.conversations import ConversationStore
 from embeddinggemma_rag.gui.chat_controller import STOPPED
 from embeddinggemma_rag.gui.main_window import MainWindow
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.transcript import SEARCHING
 from tests.core.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS, MakeWindow
@@ -90,7 +91,7 @@ def test_an_answer_streams_and_a_citation_opens_the_pdf_at_its_page(
     assert answer.text.startswith("The warranty lasts three years [1].")
     assert [c.number for c in answer.citations] == [1, 2]
     shown = window.chat_view.transcript.toPlainText()
-    assert "Sources" in shown and "score" in shown
+    assert "Sources" in shown and "match 1 of 3" in shown and "score" not in shown
     first = answer.citations[0]
     assert f"manual.pdf, page {first.page}" in shown
 
@@ -242,7 +243,8 @@ def test_html_from_answers_and_documents_is_shown_as_text(
     html = transcript.document().toHtml()
     assert "<img" not in html and "<script" not in html
     links = {f.toCharFormat().anchorHref() for f in transcript.document().allFormats()}
-    assert {link.split(":")[0] for link in links if link} == {"cite", "source"}
+    schemes = {link.split(":")[0] for link in links if link}
+    assert {"cite", "source"} <= schemes <= {"cite", "source", "copy", "regenerate", "passages"}
 
 
 def test_the_scope_limits_the_sources(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
@@ -269,7 +271,7 @@ def test_conversations_are_listed_reopened_and_exported(
     qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
     assert window.chat_view.entries == [] and window.chat.conversation_id is None
     panel.list.setCurrentRow(0)
-    panel.open_requested.emit(panel.selected_id())
+    emit(panel.open_requested, panel.selected_id())
     assert [e.question for e in window.chat_view.entries] == [QUESTION]
     assert "Sources" in window.chat_view.transcript.toPlainText()
     target = tmp_path / "export.md"
@@ -311,3 +313,35 @@ def test_the_tiny_chat_model_streams_without_stalling_the_window(
     assert finished.args[0].text
     assert len(token_batches) >= 2  # streamed, not delivered at the end
     assert meter.longest < 0.1, f"the GUI stalled for {meter.longest * 1000:.0f} ms"
+
+
+def test_the_scope_shows_beside_the_question_and_a_new_conversation_resets_it(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    emit(window.library_panel.scope_requested, str(docs))  # "Ask about this"
+    view = window.chat_view
+    assert view.scope() == str(docs)
+    assert view.scope_chip.isVisible() and "docs" in view.scope_chip_label.text()
+    qtbot.mouseClick(view.scope_clear_button, Qt.MouseButton.LeftButton)
+    assert view.scope() is None and not view.scope_chip.isVisible()
+    view.set_scope(str(docs))
+    window.chat.new_conversation()
+    assert view.scope() is None and not view.scope_chip.isVisible()
+
+
+def test_deleting_a_conversation_asks_first(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = make_library(tmp_path / "docs")
+    index(qtbot, window, docs)
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=WAIT_MS):
+        window.chat.ask("kettle")
+    conversation = window.chat.conversation_id
+    assert conversation is not None
+    monkeypatch.setattr(window.actions_, "confirm", lambda title, text: False)
+    emit(window.conversations_panel.delete_requested, conversation)
+    assert [c.id for c in window.chat.store.list()] == [conversation]
+    monkeypatch.setattr(window.actions_, "confirm", lambda title, text: True)
+    emit(window.conversations_panel.delete_requested, conversation)
+    assert window.chat.store.list() == []

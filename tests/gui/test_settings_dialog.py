@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from embeddinggemma_rag.core.settings import load_settings
+from embeddinggemma_rag.core.settings import Settings, load_settings
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.settings_dialog import SettingsDialog
 from tests.gui.conftest import WAIT_MS
@@ -71,3 +71,44 @@ def test_a_chunk_size_change_can_re_index_everything(
     indexed = [o for o in report.outcomes if o.status == "indexed"]
     assert len(indexed) == 4 and all(o.embedded for o in indexed)  # read and embedded again
     assert str(docs) in window.library_panel.source_paths()
+
+
+def test_ok_never_writes_paths_that_came_from_the_environment(
+    qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import tomllib
+
+    from embeddinggemma_rag.core.settings import settings_file
+
+    # The models and the library come from the environment (as in conftest and the README).
+    monkeypatch.setenv(
+        "EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL", str(window.host.settings.embedding_model)
+    )
+    assert os.environ["EMBEDDINGGEMMA_RAG_DATA_DIR"]
+    window.host.settings = load_settings()
+    window.actions_.open_settings()
+    dialog = window.actions_.settings_dialog
+    assert dialog is not None
+    dialog.top_k.setValue(4)
+    dialog.accept()
+    saved = tomllib.loads(settings_file().read_text(encoding="utf-8"))
+    assert saved == {"top_k": 4}  # only what the user changed
+
+
+def test_settings_are_grouped_wide_and_can_be_restored(qtbot: QtBot, tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path, top_k=9, temperature=1.0)
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.width() >= 720
+    assert dialog.basic.isAncestorOf(dialog.embedding_model)
+    assert dialog.advanced.isAncestorOf(dialog.chunk_tokens)
+    assert dialog.library_folder.text() == str(settings.data_dir)
+    dialog.restore_button.click()
+    assert dialog.top_k.value() == Settings().top_k
+    assert dialog.temperature.value() == Settings().temperature
+    assert dialog.embedding_model.value() is None  # the default: the models folder
+    dialog.accept()
+    assert dialog.result_settings is not None
+    assert dialog.result_settings.data_dir == settings.data_dir  # never "restored" away

@@ -41,7 +41,7 @@ def test_the_setup_screen_says_what_is_missing_with_sizes_and_licences(
     assert "model_q4.onnx" in embedding.state.text()
     assert generator.state.text().startswith("Not usable: ")
     assert "Gemma Terms of Use" in embedding.about.text()
-    assert "about 218.6 MB" in embedding.about.text()
+    assert "about 231.7 MB" in embedding.about.text()
     assert "about 806.0 MB" in generator.about.text()
     assert not dialog.continue_button.isEnabled()
     assert dialog.download_button.isEnabled()
@@ -69,6 +69,16 @@ def test_download_shows_progress_and_the_network_in_use(
     qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
 ) -> None:
     window, dialog = open_setup(qtbot, make_window, tmp_path)
+    # What the network indicator read at the moment each dialog message appeared: the
+    # product guarantees "Offline" by the time it says the download is over.
+    seen: list[tuple[str, str]] = []
+    set_text = dialog.progress_label.setText
+
+    def recording_set_text(text: str) -> None:
+        seen.append((text, window.status.network_label.text()))
+        set_text(text)
+
+    dialog.progress_label.setText = recording_set_text  # type: ignore[method-assign]
     with serve_hub(hub_state()) as url:
         window.host.download_endpoint = url
         qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
@@ -77,6 +87,7 @@ def test_download_shows_progress_and_the_network_in_use(
         qtbot.waitUntil(
             lambda: dialog.progress_label.text() == "Downloaded and checked.", timeout=WAIT_MS
         )
+    assert ("Downloaded and checked.", "● Offline") in seen
     assert window.status.network_label.text() == "● Offline"
     assert not dialog.progress.isVisible()
     qtbot.waitUntil(

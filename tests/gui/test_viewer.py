@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
+from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.sources_view import SourceRef
 from tests.core.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS
@@ -96,3 +98,77 @@ def test_passage_range_prefers_the_stored_offsets_and_falls_back_to_search() -> 
 
 def test_utf16_offsets_count_astral_characters_twice() -> None:
     assert utf16_offset("😀a", 1) == 2
+
+
+TALL_PAGES = [
+    f"Page {n} heading\n" + "\n".join(f"Line {i} of page {n} says little." for i in range(44))
+    for n in range(1, 8)
+]
+
+
+def outlined_pixels(viewer: object) -> int:
+    """Pixels of Qt PDF's outline around the current search result that are on screen."""
+    image = viewer.pdf_view.viewport().grab().toImage()  # type: ignore[attr-defined]
+    return sum(
+        1
+        for y in range(0, image.height(), 1)
+        for x in range(0, image.width(), 2)
+        if image.pixelColor(x, y).name() == "#00ffff"  # QPdfView's current-result colour
+    )
+
+
+def test_a_passage_low_on_its_page_is_centred_in_view(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    window.resize(1280, 720)
+    pdf = tmp_path / "tall.pdf"
+    pdf.write_bytes(make_pdf(TALL_PAGES))
+    passage = "Line 41 of page 5 says little. Line 42 of page 5 says little."
+    source = SourceRef(str(pdf), 5, passage, 0, len(passage), 0.5, 1)
+    with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
+        window.open_source(source)
+    viewer = window.viewer
+    qtbot.waitUntil(lambda: viewer.pdf_view.currentSearchResultIndex() >= 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: outlined_pixels(viewer) > 0, timeout=WAIT_MS)
+    # The view settles (a narrower viewer re-lays the pages out): the passage stays in view.
+    window.splitter.setSizes([300, 500, 480])
+    qtbot.waitUntil(lambda: outlined_pixels(viewer) > 0, timeout=WAIT_MS)
+    assert viewer.bar.page_label.text() == "Page 5 of 7"
+
+
+def test_the_viewer_steps_pages_zooms_and_finds(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "tall.pdf"
+    pdf.write_bytes(make_pdf(TALL_PAGES))
+    source = SourceRef(str(pdf), 2, TALL_PAGES[1][:60], 0, 60, 0.5, 1)
+    with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
+        window.open_source(source)
+    viewer, bar = window.viewer, window.viewer.bar
+    assert bar.page_label.text() == "Page 2 of 7" and bar.previous_button.isEnabled()
+    qtbot.mouseClick(bar.next_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bar.page_label.text() == "Page 3 of 7", timeout=WAIT_MS)
+    bar.zoom.setCurrentIndex(bar.zoom.findText("150 %"))
+    emit(bar.zoom.activated, bar.zoom.currentIndex())
+    assert viewer.pdf_view.zoomFactor() == 1.5
+    bar.find.setText("Line 30 of page 6")
+    emit(bar.find.returnPressed)
+    qtbot.waitUntil(lambda: bar.find_state.text() == "1 of 1", timeout=WAIT_MS)
+    assert viewer.current_page() == 6
+    qtbot.waitUntil(lambda: outlined_pixels(viewer) > 0, timeout=WAIT_MS)
+
+
+def test_find_in_a_text_source(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("alpha\n" * 200 + "the needle is here\n" + "omega\n" * 200, encoding="utf-8")
+    source = SourceRef(str(path), None, "alpha alpha", 0, 11, 0.4, None)
+    with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
+        window.open_source(source)
+    bar = window.viewer.bar
+    assert bar.page_label.isHidden()  # a text has no pages to step through
+    bar.find.setText("needle")
+    emit(bar.find.returnPressed)
+    assert window.viewer.text_view.textCursor().selectedText() == "needle"
+    bar.find.setText("haystack")
+    emit(bar.find.returnPressed)
+    assert bar.find_state.text() == "Not found"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import re
 import shutil
 import struct
 import subprocess
@@ -114,3 +115,15 @@ def test_smoke_test_flags_unexpected_stderr_lines() -> None:
     assert smoke.unexpected_lines("qt.qpa.plugin: could not load xcb\n") == [
         "qt.qpa.plugin: could not load xcb"
     ]
+
+
+def test_debian_package_depends_on_what_qts_xcb_platform_loads() -> None:
+    """Without these, the installed app cannot open its window on an X11 desktop."""
+    from embeddinggemma_rag.gui.platform_check import XCB_LIBRARIES
+
+    text = (PACKAGING / "linux" / "control.in").read_text(encoding="utf-8")
+    # The field and its continuation lines (which start with a space).
+    depends = re.search(r"^Depends: (.*(?:\n .*)*)", text, re.MULTILINE)
+    assert depends is not None
+    names = {entry.strip().split(" ")[0] for entry in depends[1].split(",")}
+    assert {packages[0] for packages in XCB_LIBRARIES.values()} <= names

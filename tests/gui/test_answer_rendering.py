@@ -1,0 +1,95 @@
+"""Answers render Markdown safely, carry Copy and Regenerate and their speed, and show every
+passage the model was given; snippets read as text and scores as ranks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QGuiApplication, QTextCharFormat
+from pytestqt.qtbot import QtBot
+
+from embeddinggemma_rag.gui.main_window import MainWindow
+from embeddinggemma_rag.gui.text_views import snippet
+from tests.gui.conftest import WAIT_MS, MakeWindow
+from tests.gui.fakes import make_library, scripted_engines
+from tests.gui.test_chat_view import click_link, index
+
+pytestmark = pytest.mark.gui
+
+MARKDOWN_REPLY = (
+    "The kettle needs **regular descaling** [1]:\n\n"
+    "- every *month*\n- with vinegar\n\n"
+    "```\nboil, wait, rinse\n```\n\n"
+    "| step | minutes |\n|---|---|\n| boil | 3 |\n\n"
+    "See [the maker](http://127.0.0.1:9/) and ![logo](http://127.0.0.1:9/logo.png) [2]."
+)
+
+
+def ask(qtbot: QtBot, window: MainWindow, question: str = "kettle descaling") -> object:
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=WAIT_MS) as finished:
+        window.chat.ask(question)
+    return finished.args[0]
+
+
+def test_markdown_renders_with_structure_and_nothing_that_loads_or_leaves(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    window = make_window(engine_factory=scripted_engines(MARKDOWN_REPLY))
+    index(qtbot, window, make_library(tmp_path / "docs"))
+    ask(qtbot, window)
+    document = window.chat_view.transcript.document()
+    text = document.toPlainText()
+    assert "regular descaling" in text and "**" not in text and "```" not in text
+    assert "| step |" not in text  # a table, not pipes
+    formats = [f.toCharFormat() for f in document.allFormats() if f.isCharFormat()]
+    assert any(f.fontWeight() == 700 and not f.isAnchor() for f in formats)
+    assert any(f.fontItalic() for f in formats)
+    assert "<table" in document.toHtml()
+    hrefs = {f.anchorHref() for f in formats if f.isAnchor()}
+    assert not any(h.startswith(("http", "file")) for h in hrefs)  # the link is just text now
+    assert "<img" not in document.toHtml() and "[image: http://127.0.0.1:9/logo.png]" in text
+    assert not any(isinstance(f, QTextCharFormat) and f.isImageFormat() for f in formats)
+    assert "cite:0:1" in hrefs  # citations stay links
+
+
+def test_copy_regenerate_and_the_answer_speed(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    window = make_window(engine_factory=scripted_engines(delay_seconds=0.01))
+    index(qtbot, window, make_library(tmp_path / "docs"))
+    answer = ask(qtbot, window)
+    text = window.chat_view.transcript.toPlainText()
+    assert "Copy" in text and "Regenerate" in text
+    assert "first word after " in text and " words/s" in text
+    click_link(qtbot, window.chat_view.transcript, "copy:0:0")
+    assert QGuiApplication.clipboard().text() == answer.text  # type: ignore[attr-defined]
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=WAIT_MS):
+        click_link(qtbot, window.chat_view.transcript, "regenerate:0:0")
+    entries = window.chat_view.entries
+    assert len(entries) == 2 and entries[1].question == entries[0].question
+
+
+def test_every_passage_given_to_the_model_can_be_shown(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    window = make_window()
+    index(qtbot, window, make_library(tmp_path / "docs"))
+    answer = ask(qtbot, window)
+    count = len(answer.passages)  # type: ignore[attr-defined]
+    transcript = window.chat_view.transcript
+    assert f"▸ Show the {count} passages given to the model" in transcript.toPlainText()
+    click_link(qtbot, transcript, "passages:0:0")
+    shown = transcript.toPlainText()
+    assert f"▾ Hide the {count} passages" in shown
+    assert all(" ".join(p.text.split())[:40] in shown for p in answer.passages)  # type: ignore[attr-defined]
+    assert len(window.chat_view.entries[0].passages) == count
+
+
+def test_snippets_show_text_not_markdown_markers() -> None:
+    passage = (
+        "## Descaling\n\n**Warning:** use *white* vinegar, see [the guide](guide.md).\n"
+        "- `once` a month"
+    )
+    shown = snippet(passage, None)
+    assert shown == "Descaling Warning: use white vinegar, see the guide. once a month"
