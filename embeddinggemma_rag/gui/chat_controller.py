@@ -10,7 +10,7 @@ from embeddinggemma_rag.core.answer_types import Answer, Turn
 from embeddinggemma_rag.core.conversations import ConversationStore, SavedTurn, export_markdown
 from embeddinggemma_rag.gui.chat_view import ChatView
 from embeddinggemma_rag.gui.engine_host import EngineHost
-from embeddinggemma_rag.gui.errors import ErrorReporter, describe
+from embeddinggemma_rag.gui.errors import RETRY, ErrorReporter, describe
 from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.transcript import ChatEntry
@@ -41,6 +41,7 @@ class ChatController(QObject):
         self.store = ConversationStore(host.settings.data_dir)
         self.conversation_id: int | None = None
         self.job: Job | None = None
+        errors.actions[RETRY] = self.retry
         view.ask_requested.connect(self.ask)
         view.regenerate_requested.connect(self.ask)
         view.stop_requested.connect(self.stop)
@@ -75,6 +76,16 @@ class ChatController(QObject):
         job.cancelled.connect(self._on_job_cancelled)
         job.failed.connect(self._on_job_failed)
         self.job = job
+
+    def retry(self) -> None:
+        """Ask the question whose answer failed once more, in the same scope."""
+        entries = self.view.entries
+        if self.job is not None or not entries or entries[-1].answer is not None:
+            return
+        question, scope = entries[-1].question, entries[-1].scope
+        if self.view.question_box.toPlainText().strip() == question:
+            self.view.question_box.clear()  # it was put back for asking again: now it is
+        self.ask(question, scope)
 
     def stop(self) -> None:
         if self.job is not None:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
+from embeddinggemma_rag.core.chat_process import AnswerModelCrashed
 from embeddinggemma_rag.core.errors import Cancelled, ModelError, RagError
 from embeddinggemma_rag.gui.signals import emit
 
 STATUS_SECONDS = 6
 OPEN_MODELS = "Open Models…"  # the setup screen: download models or choose their files
+RETRY = "Retry"  # ask the last question again (the answer model's process is started anew)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,15 @@ class ShownError:
 def describe(exc: BaseException, doing: str) -> ShownError:
     """Turn an exception into words; a `RagError` already names the file and the reason."""
     title = f"Could not {doing}" if doing else "Something went wrong"
+    if isinstance(exc, AnswerModelCrashed):
+        # Not a file to replace: the model's process died (a native fault, memory). The
+        # window and the conversation are intact, and the next question starts it anew.
+        return ShownError(
+            title,
+            f"{exc.reason[:1].upper()}{exc.reason[1:]}. The conversation is kept; Retry asks "
+            "the question again.",
+            action=RETRY,
+        )
     if isinstance(exc, ModelError):
         # The core's hint names terminal commands; in the window the setup screen does both.
         return ShownError(

@@ -108,6 +108,24 @@ def test_ask_without_generator_model_is_one_clear_line(
     assert str(missing) in err and "models download" in err and "Traceback" not in err
 
 
+def test_ask_when_the_answer_model_crashes_is_one_line_and_exit_1(
+    library: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embeddinggemma_rag.core.chat_process import ProcessChatModel
+    from tests.core import chat_hooks
+
+    # The app's own answer process, importing the test fault first: SIGSEGV after 2 pieces.
+    defaults = {**(ProcessChatModel.__init__.__kwdefaults__ or {})}
+    defaults["_setup_module"] = chat_hooks.__name__
+    monkeypatch.setattr(ProcessChatModel.__init__, "__kwdefaults__", defaults)
+    monkeypatch.setenv(chat_hooks.FAULT_VARIABLE, "segv:2")
+    capsys.readouterr()
+    assert main([*library, "ask", QUESTION]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "the answer model stopped unexpectedly (SIGSEGV)" in err and str(TINY_CHAT_MODEL) in err
+
+
 def test_models_list_verify_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "list"]) == 0
     assert capsys.readouterr().out.count("missing") >= 2

@@ -345,3 +345,40 @@ def test_deleting_a_conversation_asks_first(
     monkeypatch.setattr(window.actions_, "confirm", lambda title, text: True)
     emit(window.conversations_panel.delete_requested, conversation)
     assert window.chat.store.list() == []
+
+
+def test_a_crash_of_the_answer_model_keeps_the_window_and_retry_answers(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embeddinggemma_rag.core.chat_process import ProcessChatModel
+    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.settings import Settings
+    from embeddinggemma_rag.gui.errors import RETRY
+    from tests.core import chat_hooks
+
+    def crashing_engine(settings: Settings) -> Engine:
+        def generator(s: Settings) -> ProcessChatModel:
+            assert s.generator_model is not None
+            return ProcessChatModel(
+                s.generator_model, s.context_tokens, 1, _setup_module=chat_hooks.__name__
+            )
+
+        engine = Engine(settings, generator_factory=generator)
+        engine.relevance_threshold = -1.0
+        return engine
+
+    monkeypatch.setenv(chat_hooks.FAULT_VARIABLE, "segv:2")  # a native fault mid-answer
+    window = make_window(engine_factory=crashing_engine)
+    index(qtbot, window, pdf_only(tmp_path))
+    with qtbot.waitSignal(window.errors.shown, timeout=WAIT_MS * 2) as shown:
+        window.chat.ask(QUESTION)
+    error = shown.args[0]
+    assert "stopped unexpectedly" in error.message and "SIGSEGV" in error.message
+    assert error.action == RETRY and RETRY in window.errors.actions
+    assert window.isVisible() and QUESTION in window.chat_view.transcript.toPlainText()
+
+    monkeypatch.setenv(chat_hooks.FAULT_VARIABLE, "")  # the next process is healthy
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=WAIT_MS * 2) as finished:
+        window.errors.actions[RETRY]()
+    assert finished.args[0].question == QUESTION and finished.args[0].grounded
+    assert len(window.chat_view.entries) == 2  # the failed turn stays, the retry answered
