@@ -132,3 +132,25 @@ def test_a_closed_pipe_is_not_an_error(library: tuple[Path, Path]) -> None:
     reader.stdout.close()  # like `| head` that has read enough
     _, stderr = reader.communicate(timeout=120)
     assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
+
+
+@pytest.mark.slow
+def test_ocr_passages_are_marked_in_status_and_search(tmp_path: Path) -> None:
+    from tests.core.parsing.scan_factory import make_scanned_pdf
+
+    docs, data_dir = tmp_path / "docs", tmp_path / "library"
+    docs.mkdir()
+    (docs / "scan.pdf").write_bytes(make_scanned_pdf([["Replacement bearings were ordered."]]))
+    (docs / "typed.txt").write_text("The typed note says the bearings arrived.")
+    assert run_with_env(data_dir, "ingest", str(docs)).returncode == 0
+
+    status = json.loads(run_with_env(data_dir, "status", "--json").stdout)
+    ocr_pages = {Path(d["path"]).name: d["ocr_pages"] for d in status["documents"]}
+    assert ocr_pages == {"scan.pdf": 1, "typed.txt": 0}
+    assert "[OCR: 1 page(s)]" in run_with_env(data_dir, "status").stdout
+
+    found = run_with_env(data_dir, "search", "bearings", "--json", "--mode", "keyword")
+    marks = {Path(h["path"]).name: (h["ocr"], h["page"]) for h in json.loads(found.stdout)["hits"]}
+    assert marks == {"scan.pdf": (True, 1), "typed.txt": (False, None)}
+    plain = run_with_env(data_dir, "search", "replacement bearings", "--mode", "keyword").stdout
+    assert "scan.pdf, page 1 [OCR]" in plain

@@ -81,9 +81,11 @@ def read_page(image: Any, page: int | None) -> PageText:
     """
     # RapidOCR follows OpenCV's channel order (BGR).
     bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
-    lines = _read_lines(bgr)
-    if _mean_score(lines) < UPRIGHT_SCORE:
-        turned = _read_lines(np.ascontiguousarray(bgr[::-1, ::-1]))
+    lines, regions = _read_lines(bgr)
+    # Text found but read with little confidence: maybe upside down. (Nothing found at all is
+    # a blank or a picture, and turning it would not help.)
+    if regions and _mean_score(lines) < UPRIGHT_SCORE:
+        turned, _ = _read_lines(np.ascontiguousarray(bgr[::-1, ::-1]))
         if _weight(turned) > _weight(lines):
             lines = [
                 (1 - right, 1 - bottom, 1 - left, 1 - top, text, score)
@@ -102,7 +104,8 @@ def read_page(image: Any, page: int | None) -> PageText:
 _Line = tuple[float, float, float, float, str, float]  # left, top, right, bottom, text, score
 
 
-def _read_lines(bgr: Any) -> list[_Line]:
+def _read_lines(bgr: Any) -> tuple[list[_Line], int]:
+    """(the lines read with confidence, how many text regions were detected)."""
     height, width = bgr.shape[:2]
     result, _ = _engine()(bgr)
     lines: list[_Line] = []
@@ -122,7 +125,7 @@ def _read_lines(bgr: Any) -> list[_Line]:
                 float(score),
             )
         )
-    return lines
+    return lines, len(result or ())
 
 
 def _weight(lines: list[_Line]) -> float:
@@ -167,5 +170,9 @@ def _engine() -> Any:
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         logging.getLogger("OrtInferSession").setLevel(logging.WARNING)
         threads = {"intra_op_num_threads": _state.threads} if _state.threads > 0 else {}
-        _state.engine = RapidOCR(det_unclip_ratio=DETECTION_UNCLIP_RATIO, use_cls=False, **threads)
+        # text_score 0: every detected region comes back, so `read_page` can tell a page
+        # of unreadable (upside-down) lines from a blank one; MIN_SCORE filters them after.
+        _state.engine = RapidOCR(
+            det_unclip_ratio=DETECTION_UNCLIP_RATIO, use_cls=False, text_score=0.0, **threads
+        )
     return _state.engine

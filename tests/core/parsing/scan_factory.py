@@ -50,3 +50,36 @@ def make_scanned_pdf(pages: Sequence[Sequence[str]]) -> bytes:
 def write_image(path: Path, lines: Sequence[str]) -> Path:
     render_page(lines).save(path)
     return path
+
+
+def with_hidden_text_layer(pdf: bytes, text: str) -> bytes:
+    """The PDF with invisible text (render mode 3, as OCR'd scans carry) over its first page:
+    what a reader extracts, while the page still shows only its image."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    page = writer.pages[0]
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+            NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+        }
+    )
+    resources = page["/Resources"].get_object()
+    resources[NameObject("/Font")] = DictionaryObject({NameObject("/F9"): writer._add_object(font)})
+    raw = text.encode("cp1252").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+    contents = page.get_contents()
+    layer = DecodedStreamObject()
+    layer.set_data(
+        (contents.get_data() if contents is not None else b"")
+        + b"\nBT 3 Tr /F9 12 Tf 72 720 Td ("
+        + raw
+        + b") Tj ET"
+    )
+    page.replace_contents(layer)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -133,3 +133,16 @@ def test_a_blank_page_among_read_ones_is_named_in_the_warning(tmp_path: Path) ->
     document = parse_file(scan)
     assert document.pages[0].text == "" and "bearings" in document.pages[1].text
     assert document.warning == "OCR found no text on page 1"
+
+
+def test_a_garbled_text_layer_is_read_again_by_ocr(tmp_path: Path) -> None:
+    from tests.core.parsing.scan_factory import with_hidden_text_layer
+
+    mojibake = "The cafÃ© rÃ©sumÃ© says itâ€™s open: Ã©tÃ© Ã  la plage, crÃ¨me brÃ»lÃ©e."
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(with_hidden_text_layer(make_scanned_pdf([[BEARINGS]]), mojibake))
+    from pypdf import PdfReader
+
+    assert "Ã©" in PdfReader(scan).pages[0].extract_text()  # what the text layer says
+    (page,) = parse_file(scan).pages
+    assert page.ocr and "bearings were ordered" in page.text and "Ã" not in page.text
