@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,25 +30,3 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     yield
     os.environ.clear()
     os.environ.update(saved)
-
-
-_exit_status = 0
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    global _exit_status
-    _exit_status = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Leave without interpreter finalisation once pytest has reported everything.
-
-    One full run (600+ tests, Qt, onnxruntime, FAISS and llama.cpp in one process) aborted
-    after its summary with "bool_dealloc: deallocating True or False" while the garbage
-    collector tore C extensions down at exit; no subset reproduces it. The verdict is already
-    printed then, so the run ends with pytest's own status instead of that teardown's.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(_exit_status)

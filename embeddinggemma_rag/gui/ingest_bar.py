@@ -18,7 +18,10 @@ from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button, plain_label
 
-BAR_STEPS = 1000
+# Percent: QProgressBar repaints at once on every visible change (about 2 ms each), so finer
+# steps would only cost the GUI thread time.
+BAR_STEPS = 100
+BAR_EVERY_SECONDS = 0.25
 
 
 def format_duration(seconds: float) -> str:
@@ -59,6 +62,7 @@ class IngestBar(QWidget):
         super().__init__(parent)
         self._job: Job | None = None
         self._started = 0.0
+        self._bar_set = 0.0
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Indexing progress")
         self.summary = plain_label(name="Indexing summary")
@@ -94,8 +98,15 @@ class IngestBar(QWidget):
         if self.sender() is not self._job:
             return
         if progress.work_total:
-            self.bar.setRange(0, BAR_STEPS)
-            self.bar.setValue(round(BAR_STEPS * progress.work_done / progress.work_total))
+            value = round(BAR_STEPS * progress.work_done / progress.work_total)
+            if self.bar.maximum() != BAR_STEPS:
+                self.bar.setRange(0, BAR_STEPS)
+            # setValue repaints the window's pending changes at once (the whole library
+            # tree, while it fills): a few times a second is enough for a bar.
+            now = time.monotonic()
+            if value != self.bar.value() and now - self._bar_set >= BAR_EVERY_SECONDS:
+                self.bar.setValue(value)
+                self._bar_set = now
         self.summary.setText(describe_progress(progress))
         name = os.path.basename(progress.current_file)
         step = getattr(progress, "current_step", "")  # e.g. "reading page 3 of 40 by OCR"

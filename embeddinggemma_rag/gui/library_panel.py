@@ -70,6 +70,7 @@ class _WrappingDelegate(QStyledItemDelegate):
     def __init__(self, tree: QTreeWidget) -> None:
         super().__init__(tree)
         self._tree = tree
+        self._heights: dict[tuple[str, int], int] = {}  # (status text, column width) -> px
 
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -77,14 +78,24 @@ class _WrappingDelegate(QStyledItemDelegate):
         hint = super().sizeHint(option, index)
         if index.column() != STATUS:
             return hint
+        text = str(index.data() or "")
+        key = (text, self._tree.columnWidth(STATUS))
+        height = self._heights.get(key)
+        if height is None:
+            height = self._wrapped_height(option, text)
+            if len(self._heights) > 4096:  # a cache, not a record of every row ever shown
+                self._heights.clear()
+            self._heights[key] = height
+        return QSize(hint.width(), max(hint.height(), height))
+
+    def _wrapped_height(self, option: QStyleOptionViewItem, text: str) -> int:
         # The icon, its spacing and the cell's margins; a little short rather than elided.
         icon = option.decorationSize.width() + 24  # type: ignore[attr-defined]
         width = max(self._tree.columnWidth(STATUS) - icon, 40)
-        text = str(index.data() or "")
         box = option.fontMetrics.boundingRect(  # type: ignore[attr-defined]
             QRect(0, 0, width, 100_000), int(Qt.TextFlag.TextWordWrap), text
         )
-        return QSize(hint.width(), max(hint.height(), box.height() + 4))
+        return int(box.height()) + 4
 
 
 def _summary(statuses: list[Any]) -> str:
