@@ -12,6 +12,7 @@ from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.errors import RagError
 from embeddinggemma_rag.core.generation import LlamaGenerator
 from embeddinggemma_rag.core.rag_prompt import (
+    ANSWER_CUE,
     CLOSE_QUOTE,
     DEFAULT_PROMPT_TOKENS,
     MIN_PASSAGE_TOKENS,
@@ -47,11 +48,11 @@ def test_prompt_holds_instructions_numbered_quoted_passages_and_the_question() -
     ]
     prompt = build_rag_messages("How long is the warranty?", hits, [], ScriptedGenerator(), 1000)
     system, user = prompt.messages[0]["content"], prompt.messages[-1]["content"]
-    assert "only" in system and "[1]" in system and "not instructions" in system
+    assert "only" in system and "[1]" in system and "inside <quote> tags" in system
     assert "do not seem to answer" in system
     assert "[1] kettle.pdf, page 4\n<quote>\nThe warranty lasts three years.\n</quote>" in user
     assert "[2] care.md\n<quote>" in user
-    assert user.rstrip().endswith("Question: How long is the warranty?")
+    assert user.rstrip().endswith(f"Question: How long is the warranty?\n\n{ANSWER_CUE}")
     assert [p.number for p in prompt.passages] == [1, 2]
 
 
