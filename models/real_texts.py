@@ -17,8 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO.parent / "shared" / "eval"
 SETS = {"en": "scifact-train", "zh": "xquad-zh", "ar": "xquad-ar", "de": "xquad-de",
         "ru": "xquad-ru", "hi": "xquad-hi"}  # fmt: skip
-# Total input tokens, <bos>, prompt and <eos> included; 2,048 is the model's limit.
+# Tokens of text after the prompt; the whole input (<bos>, prompt, text, <eos>) is capped at
+# the model's limit of 2,048, so the longest inputs are exactly as long as the model takes.
 LENGTHS = (8, 32, 128, 512, 1024, 2048)
+MAX_INPUT_TOKENS = 2048
 PROMPTS = (
     ("query", None, "task: search result | query: "),
     ("document", None, "title: none | text: "),
@@ -66,7 +68,9 @@ def reference_inputs(tokenizer: Tokenizer) -> list[dict[str, object]]:
         for index, length in enumerate(LENGTHS):
             choices = PROMPTS if length == 128 else (PROMPTS[index % len(PROMPTS)],)
             for prompt_name, title, prompt in choices:
-                body = cut_to_tokens(tokenizer, prompt, text, length)
+                overhead = len(tokenizer.encode(prompt).ids)  # <bos>, prompt, <eos>
+                total = min(length + overhead, MAX_INPUT_TOKENS)
+                body = cut_to_tokens(tokenizer, prompt, text, total)
                 full = prompt + body
                 items.append(
                     {

@@ -18,10 +18,10 @@ from tests.real.conftest import EVAL, require
 pytestmark = pytest.mark.real
 
 DIMENSIONS = (768, 512, 256, 128)
-# The 4-bit graph as the app runs it (int8 compute) against sentence-transformers fp32: the
-# lowest cosine measured per input length for the export recipe in use (README, Models), less
-# 0.005 for run-to-run differences of the int8 kernels between CPUs.
-Q4_MIN_COSINE = {8: 0.98, 32: 0.955, 128: 0.93, 512: 0.895, 1024: 0.885, 2048: 0.85}
+# The published 4-bit graph (what `models download` fetches; `export_real_embedding --recipe
+# published`) as the app runs it, against sentence-transformers fp32: the lowest cosine
+# measured per text length (README, Models) less 0.005 for differences between CPUs' kernels.
+Q4_MIN_COSINE = {8: 0.96, 32: 0.957, 128: 0.93, 512: 0.897, 1024: 0.889, 2048: 0.853}
 
 
 def app_vectors(engine: Engine, items: list[dict[str, object]], dimension: int) -> np.ndarray:
@@ -72,24 +72,43 @@ def test_reference_covers_languages_lengths_and_prompts(reference: tuple[list, n
     }
 
 
+@pytest.fixture(scope="module")
+def fp32_vectors(fp32_engine: Engine, reference: tuple[list, np.ndarray]) -> np.ndarray:
+    return app_vectors(fp32_engine, reference[0], 768)
+
+
+@pytest.mark.timeout(3600)  # 48 texts up to 2,048 tokens through the fp32 graph
 @pytest.mark.parametrize("dimension", DIMENSIONS)
 def test_fp32_graph_equals_sentence_transformers(
-    fp32_engine: Engine, reference: tuple[list, np.ndarray], dimension: int
+    fp32_engine: Engine,
+    fp32_vectors: np.ndarray,
+    reference: tuple[list, np.ndarray],
+    dimension: int,
 ) -> None:
     items, expected = reference
-    cosines = np.sum(app_vectors(fp32_engine, items, dimension) * cut(expected, dimension), axis=1)
+    # The app's Matryoshka cut, through `embed` itself on the short texts, and applied to
+    # the full vectors of all of them (embedding every long text four times adds nothing).
+    short = [i for i, item in enumerate(items) if int(item["tokens"]) <= 160]
+    direct = app_vectors(fp32_engine, [items[i] for i in short], dimension)
+    assert np.allclose(direct, cut(fp32_vectors[short], dimension), atol=1e-5)
+    cosines = np.sum(cut(fp32_vectors, dimension) * cut(expected, dimension), axis=1)
     worst = int(np.argmin(cosines))
-    assert cosines.min() >= 0.9999, items[worst]["id"]
+    assert cosines.min() >= 0.9999, (items[worst]["id"], float(cosines.min()))
 
 
+@pytest.mark.timeout(3600)
 def test_q4_graph_stays_within_the_measured_fidelity(
     q4_engine: Engine, reference: tuple[list, np.ndarray]
 ) -> None:
     items, expected = reference
     cosines = np.sum(app_vectors(q4_engine, items, 768) * expected, axis=1)
+    lows = {}
     for item, cosine in zip(items, cosines, strict=True):
         length = int(str(item["id"]).split("-")[1])
-        assert cosine >= Q4_MIN_COSINE[length], (item["id"], float(cosine))
+        lows[length] = min(lows.get(length, 1.0), round(float(cosine), 4))
+    print("lowest cosine per length:", lows)  # pytest -s shows it: the README's figures
+    for length, low in lows.items():
+        assert low >= Q4_MIN_COSINE[length], (length, low)
 
 
 def test_gemma3_base_model_is_refused_with_a_clear_message(gemma3_base: Path) -> None:
@@ -121,6 +140,7 @@ def scifact_library(folder: Path, count: int = 12) -> tuple[str, set[str]]:
     return queries[query_id], {str(folder / f"abstract-{doc_id}.txt")}
 
 
+@pytest.mark.timeout(1800)
 def test_ask_with_smollm2_answers_with_a_valid_citation(
     real_embedding: Path, smollm2: Path, tmp_path: Path
 ) -> None:
@@ -133,7 +153,7 @@ def test_ask_with_smollm2_answers_with_a_valid_citation(
     engine = Engine(settings)
     try:
         engine.ingest([docs])
-        answer = engine.ask(f"What do the abstracts say about this claim: {claim}")
+        answer = engine.ask(claim)  # a claim pasted in to check against the abstracts
     finally:
         engine.close()
     assert answer.grounded and answer.text
