@@ -64,7 +64,7 @@ def q4_engine(real_embedding: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def test_reference_covers_languages_lengths_and_prompts(reference: tuple[list, np.ndarray]) -> None:
     items, _ = reference
     assert {i["language"] for i in items} >= {"en", "zh", "ar", "de", "ru", "hi"}
-    assert min(i["tokens"] for i in items) <= 30 and max(i["tokens"] for i in items) == 2048
+    assert min(i["tokens"] for i in items) <= 30 and max(i["tokens"] for i in items) >= 2040
     assert {(i["prompt_name"], bool(i["title"])) for i in items} == {
         ("query", False),
         ("document", False),
