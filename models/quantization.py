@@ -61,7 +61,7 @@ RECIPES: dict[str, Recipe] = {
         algorithm="HQQ",
     ),
 }
-RECOMMENDED = "published"
+RECOMMENDED = "attn-down8"  # README, Models: closest to sentence-transformers within 200 MB
 
 
 def matmul_roles(model: onnx.ModelProto) -> dict[str, str]:
