@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import signal
 import threading
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
@@ -12,7 +10,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from embeddinggemma_rag.core import chat_worker, model_files, paths
+from embeddinggemma_rag.core import chat_worker, child_process, model_files, paths
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
 from embeddinggemma_rag.core.errors import ModelError
 from embeddinggemma_rag.core.generation import Message
@@ -233,30 +231,12 @@ class ProcessChatModel:
     def _stop_child(self, graceful: bool) -> None:
         process, connection = self._process, self._connection
         self._process = self._connection = None
-        if connection is not None:
-            if graceful:
-                with contextlib.suppress(OSError, ValueError):
-                    connection.send(None)  # asks the child to free the model and return
-            connection.close()
-        if process is not None:
-            if graceful:
-                process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-            process.join(timeout=5)
-            if not process.is_alive():
-                process.close()
+        # A graceful stop lets the child free a model of gigabytes: more time than a parser.
+        child_process.stop(process, connection, graceful, grace_seconds=5.0)
 
 
 def describe_exit(code: int | None) -> str:
-    """How a child ended, in words: "SIGSEGV", "killed (out of memory?)", "exit code 1"."""
-    if code is None:
-        return "it stopped answering"
-    if code == -getattr(signal, "SIGKILL", 9):
+    """How the answer process ended; a kill is most often the out-of-memory killer."""
+    if code == -child_process.SIGKILL:
         return "killed, perhaps out of memory"
-    if code >= 0:
-        return f"exit code {code}"
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
+    return child_process.describe_exit(code)

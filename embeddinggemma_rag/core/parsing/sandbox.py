@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import TracebackType
 
+from embeddinggemma_rag.core import child_process
 from embeddinggemma_rag.core.documents import ParsedDocument
 from embeddinggemma_rag.core.errors import (
     Cancelled,
@@ -23,7 +23,6 @@ from embeddinggemma_rag.core.errors import (
 from embeddinggemma_rag.core.parsing import sandbox_child
 
 _STARTUP_SECONDS = 60.0  # a cold start on a slow disk, antivirus scanning the frozen app...
-_SIGKILL = getattr(signal, "SIGKILL", 9)  # Windows has no SIGKILL
 _ERRORS: dict[str, type[DocumentError]] = {
     UnsupportedDocument.status: UnsupportedDocument,
     NoTextDocument.status: NoTextDocument,
@@ -186,15 +185,15 @@ class ParserWorker:
         except (EOFError, OSError):
             ready = False
         if not ready:
-            how = _describe_exit(self._reap())
+            how = child_process.describe_exit(self._reap())
             raise DocumentError(path, f"the parser process could not start ({how})")
         return parent_end
 
     def _death_reason(self) -> str:
         code = self._reap()
-        if code == -_SIGKILL:  # what the kernel's out-of-memory killer sends
+        if code == -child_process.SIGKILL:  # what the kernel's out-of-memory killer sends
             return "ran out of memory while parsing (the parser process was killed)"
-        return f"the parser crashed ({_describe_exit(code)})"
+        return f"the parser crashed ({child_process.describe_exit(code)})"
 
     def _reap(self) -> int | None:
         """Wait briefly for a dying child, forget it, and return its exit code."""
@@ -208,27 +207,4 @@ class ParserWorker:
     def _stop_child(self, graceful: bool) -> None:
         process, connection = self._process, self._connection
         self._process = self._connection = None
-        if connection is not None:
-            if graceful:
-                with contextlib.suppress(OSError, ValueError):
-                    connection.send(None)  # asks the child to return
-            connection.close()
-        if process is not None:
-            if graceful:
-                process.join(timeout=2)
-            if process.is_alive():
-                process.kill()
-            process.join(timeout=5)
-            if not process.is_alive():
-                process.close()  # releases the sentinel handle now rather than at collection
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "it stopped answering"
-    if code >= 0:
-        return f"exit code {code}"
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
+        child_process.stop(process, connection, graceful)
