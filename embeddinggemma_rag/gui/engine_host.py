@@ -116,7 +116,7 @@ class EngineHost(QObject):
         """Call back once these jobs are done (not jobs started since: they may be waiting
         for the very engine the callback makes)."""
         if any(not job.done for job in jobs):
-            QTimer.singleShot(50, lambda: self._after(jobs, callback))
+            QTimer.singleShot(50, self, lambda: self._after(jobs, callback))  # not after close
         else:
             callback()
 
@@ -265,7 +265,7 @@ class EngineHost(QObject):
         self._ingest_job = None
         self._running_paths = []
         # A 0 ms timer: the job's other signals are all delivered before the next starts.
-        QTimer.singleShot(0, self._start_next_ingest)
+        QTimer.singleShot(0, self, self._start_next_ingest)
 
     def remove(self, paths: Sequence[Path | str]) -> None:
         targets = [Path(p) for p in paths]

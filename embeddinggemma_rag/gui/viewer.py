@@ -220,7 +220,7 @@ class SourceViewer(QWidget):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize and self._follow:
-            QTimer.singleShot(0, self._centre_passage)  # after QPdfView laid the pages out
+            QTimer.singleShot(0, self, self._centre_passage)  # after QPdfView laid the pages out
         return super().eventFilter(watched, event)
 
     def _on_user_scrolled(self, _action: int) -> None:
@@ -243,7 +243,7 @@ class SourceViewer(QWidget):
         else:
             self.pdf_view.setZoomMode(QPdfView.ZoomMode.Custom)
             self.pdf_view.setZoomFactor(factor)
-        QTimer.singleShot(0, self._centre_passage)  # the passage stays where the eye is
+        QTimer.singleShot(0, self, self._centre_passage)  # the passage stays where the eye is
 
     def _on_bar_find_requested(self, text: str, backwards: bool) -> None:
         if self.stack.currentWidget() is self.text_view:
