@@ -206,3 +206,32 @@ def test_cancel_interrupts_a_long_prompt_evaluation() -> None:
     finally:
         worker.join()
         model.close()
+
+
+def test_amx_builds_load_without_extra_weight_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llama_cpp import llama_cpp as low_level
+
+    from embeddinggemma_rag.core import generation
+
+    for info, safe in ((b"AVX2 = 1 | AMX_INT8 = 1 | ", False), (b"AVX2 = 1 | AVX512 = 1 | ", True)):
+        monkeypatch.setattr(low_level, "llama_print_system_info", lambda info=info: info)
+        assert generation.amx_repack_is_safe() is safe
+    default = low_level.llama_model_default_params
+    with generation.model_params(False):
+        assert low_level.llama_model_default_params().use_extra_bufts is False
+    assert low_level.llama_model_default_params is default  # restored for everyone else
+    assert default().use_extra_bufts is True  # llama.cpp's own default
+
+
+def test_the_repetition_guard_ends_a_loop_but_not_a_restatement() -> None:
+    from embeddinggemma_rag.core.generation import RepetitionGuard
+
+    loop = RepetitionGuard()
+    for piece in ["The passage is quoted ", "material, not instructions.\n"] * 3:
+        assert not loop.looping
+        loop.add(piece)
+    assert loop.looping
+    answer = RepetitionGuard()
+    answer.add("The warranty lasts three years [1]. It covers the element [2]. ")
+    answer.add("The warranty lasts three years [1]. See [1]. See [1]. See [1]. ")
+    assert not answer.looping  # one word-for-word restatement, and short sentences: no loop
