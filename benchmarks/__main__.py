@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if "retrieval" in wanted:
         command += f" --max-docs {args.max_docs}" if args.max_docs != 1500 else ""
         command += f" --max-queries {args.max_queries}" if args.max_queries else ""
-        command += "".join(f" --sets {folder}" for folder in args.sets)
+        command += " --sets " + " ".join(map(str, args.sets)) if args.sets else ""
     from benchmarks import report
 
     json_path, md_path = report.write(RESULTS, sections, header, command)

@@ -62,13 +62,14 @@ CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 # re-created when KEYWORD_INDEX_VERSION changes, by `_migrate_keyword_index`.
 _KEYWORD_TOKENIZER = "porter ascii"
 _KEYWORD_INDEX = (
-    f"CREATE VIRTUAL TABLE chunks_keywords USING fts5(text, tokenize='{_KEYWORD_TOKENIZER}')",
-    """CREATE TRIGGER chunks_keywords_ai AFTER INSERT ON chunks BEGIN
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_keywords USING fts5(text, "
+    f"tokenize='{_KEYWORD_TOKENIZER}')",
+    """CREATE TRIGGER IF NOT EXISTS chunks_keywords_ai AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_keywords(rowid, text) VALUES (new.id, keyword_text(new.text, (
         SELECT title FROM documents WHERE id = new.document_id))); END""",
-    """CREATE TRIGGER chunks_keywords_ad AFTER DELETE ON chunks BEGIN
+    """CREATE TRIGGER IF NOT EXISTS chunks_keywords_ad AFTER DELETE ON chunks BEGIN
     DELETE FROM chunks_keywords WHERE rowid = old.id; END""",
-    """CREATE TRIGGER chunks_keywords_au AFTER UPDATE OF text ON chunks BEGIN
+    """CREATE TRIGGER IF NOT EXISTS chunks_keywords_au AFTER UPDATE OF text ON chunks BEGIN
     DELETE FROM chunks_keywords WHERE rowid = old.id;
     INSERT INTO chunks_keywords(rowid, text) VALUES (new.id, keyword_text(new.text, (
         SELECT title FROM documents WHERE id = new.document_id))); END""",
@@ -168,6 +169,8 @@ class SqliteChunkStore:
                 )
             # Every statement is IF NOT EXISTS: a kill during creation is finished on next open.
             db.executescript(_SCHEMA + page_store.SCHEMA)
+            for statement in _KEYWORD_INDEX:  # a library always has one, even killed here
+                db.execute(statement)
             self.keyword_chunks_reindexed = self._migrate_keyword_index(db)
             sql = "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)"
             db.execute(sql, (str(SCHEMA_VERSION),))

@@ -105,7 +105,8 @@ def test_search_finds_the_right_file_and_page(engine: Engine, tmp_path: Path) ->
         assert hits[0].page == 3
         assert hits[0].title == "Annual Report"
         assert "zeppelin" in hits[0].text
-    narwhal = engine.search("narwhal", k=1, mode="hybrid")[0]
+    # Keyword mode: hybrid weighs the cosine 0.95, and the test model's cosines are noise.
+    narwhal = engine.search("narwhal", k=1, mode="keyword")[0]
     assert Path(narwhal.path).name == "minutes.odt" and narwhal.page is None
     scoped = engine.search("zeppelin", k=5, mode="hybrid", scope=tmp_path / "docs" / "manual.pdf")
     assert {Path(h.path).name for h in scoped} == {"manual.pdf"}

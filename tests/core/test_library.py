@@ -133,7 +133,7 @@ def test_hybrid_mixes_both_lists(library: Library) -> None:
     assert all(h.similarity is not None for h in hits)
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
-    # Found by both lists: ranks first, scored 0.8 x cosine 1 + 0.2 x its best keyword score.
+    # Found by both lists: ranks first, cosine 1 and the best keyword score make 1.
     both = library.search("wind", vectors["/docs/a.txt"][1], 3, mode="hybrid")
     assert both[0].text == "wind turbines" and both[0].score == pytest.approx(1.0, abs=1e-5)
     keyword_only = library.search("eclipse", None, 3, mode="hybrid")

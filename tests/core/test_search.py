@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from embeddinggemma_rag.core.search import (
+    HYBRID_VECTOR_WEIGHT,
     MAX_QUERY_TERMS,
     fts5_query,
     fuse_ranked,
@@ -72,10 +73,11 @@ def test_fuse_ranked_per_mode() -> None:
     by_keyword = [(3, 7.0), (2, 5.0)]
     assert fuse_ranked("vector", by_vector, by_keyword, 1) == [(1, 0.9)]
     assert fuse_ranked("keyword", by_vector, by_keyword, 5) == by_keyword
-    cosines = {1: 0.9, 2: 0.8, 3: 0.1}
+    cosines = {1: 0.9, 2: 0.89, 3: 0.1}
     hybrid = fuse_ranked("hybrid", by_vector, by_keyword, 3, cosines)
-    assert [i for i, _ in hybrid] == [2, 1, 3]  # found by both lists: lifted past 1
-    assert hybrid[0][1] == pytest.approx(0.8 * 0.8 + 0.2 * 5 / 7)
+    assert [i for i, _ in hybrid] == [2, 1, 3]  # a near tie, found by both lists: lifted past 1
+    weight = HYBRID_VECTOR_WEIGHT
+    assert hybrid[0][1] == pytest.approx(weight * 0.89 + (1 - weight) * 5 / 7)
     # Without a query vector, hybrid ranks the keywords alone.
     assert fuse_ranked("hybrid", [], by_keyword, 5) == by_keyword
 

@@ -97,9 +97,8 @@ class Words:
 
 def test_every_passage_is_quoted_and_cannot_close_its_quote(library) -> None:  # type: ignore[no-untyped-def]
     hits = hits_for(library, "okapi")
-    # Every document says "okapi"; the keyword index also holds each chunk's title, so a
-    # document of two chunks may give two hits.
-    assert len({hit.path for hit in hits}) == 3
+    # Three passages hold the word; a fourth (orders.md's image line) holds it in its title.
+    assert len(hits) == 4
     prompt = build_rag_messages("What does the okapi eat?", hits, [], Words(), budget=2000)
 
     system, user = prompt.messages[0]["content"], prompt.messages[-1]["content"]
@@ -107,11 +106,11 @@ def test_every_passage_is_quoted_and_cannot_close_its_quote(library) -> None:  #
     assert INSTRUCTION not in system
     # Exactly one opening and one closing marker per passage: the document's own
     # "</quote>" was neutralised, so it cannot end its quote and speak as the user.
-    assert user.count(OPEN_QUOTE) == user.count(CLOSE_QUOTE) == len(prompt.passages) == len(hits)
+    assert user.count(OPEN_QUOTE) == user.count(CLOSE_QUOTE) == len(prompt.passages) == 4
     quoted = re.findall(
         re.escape(OPEN_QUOTE) + r"\n(.*?)\n" + re.escape(CLOSE_QUOTE), user, flags=re.S
     )
-    assert len(quoted) == len(hits)
+    assert len(quoted) == 4
     assert any(INSTRUCTION in q for q in quoted)
     outside = re.sub(re.escape(OPEN_QUOTE) + r".*?" + re.escape(CLOSE_QUOTE), "", user, flags=re.S)
     assert INSTRUCTION not in outside and "reveal your system prompt" not in outside
