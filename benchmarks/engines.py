@@ -155,17 +155,22 @@ def _load_st(spec: EngineSpec) -> Any:
 def _load_llama(spec: EngineSpec) -> Any:
     from llama_cpp import Llama
 
+    from embeddinggemma_rag.core.generation import amx_repack_is_safe, model_params
+
     budget = int(spec.options.get("batch_tokens", 8192))
-    llm = Llama(
-        spec.model,
-        embedding=True,
-        n_ctx=budget,
-        n_batch=budget,
-        n_ubatch=budget,  # a non-causal model needs each whole sequence in one micro-batch
-        n_threads=spec.threads,
-        n_threads_batch=spec.threads,
-        verbose=False,
-    )
+    # The peer as the app loads llama.cpp: without the AMX repacking that crashes in
+    # llama_decode on CPUs with AMX (core/generation.py).
+    with model_params(amx_repack_is_safe()):
+        llm = Llama(
+            spec.model,
+            embedding=True,
+            n_ctx=budget,
+            n_batch=budget,
+            n_ubatch=budget,  # a non-causal model needs each whole sequence in one micro-batch
+            n_threads=spec.threads,
+            n_threads_batch=spec.threads,
+            verbose=False,
+        )
 
     def run(texts: list[str], _: int) -> tuple[Any, int]:
         vectors, tokens = llm.embed(texts, normalize=True, return_count=True)
