@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
-        "--recipe", choices=sorted(quantization.RECIPES), default=quantization.RECOMMENDED
+        "--recipe", choices=sorted(quantization.RECIPE_NAMES), default=quantization.RECOMMENDED
     )
     parser.add_argument("--no-reference", action="store_true", help="skip sentence-transformers")
     parser.add_argument(

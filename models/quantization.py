@@ -16,6 +16,8 @@ import onnx
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from models import int8_export, real_texts
+
 log = logging.getLogger("quantization")
 
 Q4_DATA_NAME = "model_q4.onnx_data"  # referenced from inside the graph: never rename the file
@@ -61,7 +63,10 @@ RECIPES: dict[str, Recipe] = {
         algorithm="HQQ",
     ),
 }
-RECOMMENDED = "attn-down8"  # README, Models: closest to sentence-transformers within 200 MB
+# README, Models: within the fidelity goal, under 200 MB, fastest on VNNI/AMX.
+RECOMMENDED = int8_export.NAME
+# Not a Recipe of 4/8-bit weights: int8 arithmetic, calibrated on text (models/int8_export.py).
+RECIPE_NAMES = (*RECIPES, int8_export.NAME)
 
 
 def matmul_roles(model: onnx.ModelProto) -> dict[str, str]:
@@ -92,6 +97,11 @@ def quantize(fp32_path: Path, out_path: Path, recipe_name: str) -> None:
         MatMulNBitsQuantizer,
     )
 
+    if recipe_name == int8_export.NAME:
+        # The export folder's own tokenizer: <folder>/onnx/model.onnx, <folder>/tokenizer.json.
+        tokenizer = Tokenizer.from_file(str(fp32_path.parent.parent / "tokenizer.json"))
+        int8_export.export(fp32_path, out_path, tokenizer, real_texts.calibration_inputs(tokenizer))
+        return
     recipe = RECIPES[recipe_name]
     model = onnx.load(str(fp32_path))
     if recipe.eight_bit:

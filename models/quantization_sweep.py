@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--recipes", default=",".join(quantization.RECIPES))
+    parser.add_argument("--recipes", default=",".join(quantization.RECIPE_NAMES))
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--computes", default="fp32_compute,int8_compute", help="which 4-bit compute modes"

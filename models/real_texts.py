@@ -84,3 +84,42 @@ def reference_inputs(tokenizer: Tokenizer) -> list[dict[str, object]]:
                     }
                 )
     return items
+
+
+def calibration_inputs(tokenizer: Tokenizer) -> list[str]:
+    """Model inputs to calibrate a quantised export on, disjoint from `reference_inputs`: the
+    paragraphs of each set after the ones the reference texts are cut from, as long documents,
+    short documents and queries. Without the sets, the repository's own English corpus."""
+    texts = []
+    for language in SETS if available() else ():
+        text = _later_text(language)
+        for prompt, total in (
+            ("title: none | text: ", 600),
+            ("title: none | text: ", 60),
+            ("task: search result | query: ", 16),
+        ):
+            body = cut_to_tokens(tokenizer, prompt, text, total)
+            if body:  # a tokenizer that spends 16 tokens on the prompt and one character
+                texts.append(prompt + body)
+    if not texts:
+        from models.corpus import CORPUS
+
+        paragraphs = [p for p in CORPUS.split("\n\n") if p.strip()] or [CORPUS]
+        texts = ["title: none | text: " + p.strip() for p in paragraphs]
+    return texts
+
+
+def _later_text(language: str, skip_chars: int = 40_000, limit_chars: int = 20_000) -> str:
+    parts: list[str] = []
+    seen = size = 0
+    with (EVAL_DIR / SETS[language] / "corpus.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            text = json.loads(line)["text"].strip()
+            before, seen = seen, seen + len(text) + 2
+            if before < skip_chars:  # corpus_text took it
+                continue
+            parts.append(text)
+            size += len(text) + 2
+            if size >= limit_chars:
+                break
+    return "\n\n".join(parts)
