@@ -56,6 +56,8 @@ class BenchReport:
     threads: int
     embedding_model: str
     generator_model: str | None = None
+    # How the embedding graph computes on this CPU and the figures that chose it.
+    embedding_compute: dict[str, Any] | None = None
     load_seconds: dict[str, float] = field(default_factory=dict)
     embedding: list[EmbeddingSpeed] = field(default_factory=list)
     query_milliseconds: float | None = None
@@ -90,6 +92,9 @@ def run_bench(
     result = BenchReport(settings.threads, str(engine.embedding_model_path(settings)))
     result.load_seconds["embedding_model"] = time.perf_counter() - started
     report(f"embedding model loaded in {result.load_seconds['embedding_model']:.1f} s")
+    choice = getattr(embedder, "compute", None)
+    if choice is not None:
+        result.embedding_compute = dataclasses.asdict(choice)
     speed = measure_embedding(embedder, settings.chunk_tokens)
     result.embedding.append(speed)
     report(f"embedding {speed.tokens_per_input}-token chunks: {speed.tokens_per_second:,.0f} tok/s")
@@ -200,6 +205,14 @@ def format_report(result: BenchReport) -> str:
     rows += [
         (f"load {name.replace('_', ' ')}", f"{s:.1f} s") for name, s in result.load_seconds.items()
     ]
+    if result.embedding_compute is not None:
+        compute = result.embedding_compute
+        figures = ", ".join(
+            f"{label} {rate:,.0f}" for label, rate in compute["tokens_per_second"].items()
+        )
+        when = "measured now" if compute["measured_now"] else "measured at first load"
+        rows.append(("embedding compute", f"{compute['label']} ({when}: {figures} tokens/s)"))
+        rows.append(("CPU", compute["cpu"]))
     for speed in result.embedding:
         rows.append(
             (

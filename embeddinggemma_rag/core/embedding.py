@@ -15,7 +15,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-from embeddinggemma_rag.core import model_files, onnx_graph, paths
+from embeddinggemma_rag.core import compute_choice, model_files, onnx_graph, paths
 from embeddinggemma_rag.core.cancel import (
     NEVER_CANCELLED,
     CancelToken,
@@ -44,6 +44,7 @@ _COUNT_CACHE_SIZE = 4096
 # (VNNI / AVX2 / NEON dot products) instead of fp32. Measured on the full-size model: faster
 # by the figure in README's Performance section, cosine to the default path >= 0.9999.
 INT8_ACCURACY_LEVEL = 4
+AUTO = "auto"
 
 Vectors = npt.NDArray[np.float32]
 
@@ -78,18 +79,43 @@ class OnnxEmbedder:
         graph_name: str = model_files.EMBEDDING_GRAPH,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         *,
-        accuracy_level: int | None = INT8_ACCURACY_LEVEL,
+        accuracy_level: int | str | None = AUTO,
     ) -> None:
+        """`accuracy_level`: AUTO measures which is faster on this CPU the first time (see
+        core/compute_choice.py); a number or None forces one."""
         self.files = model_files.locate_embedding_model(model_dir, graph_name)
         self.prompts = load_prompts(self.files.root)
         self.batch_tokens = batch_tokens
         self.tokenizer = self._load_tokenizer(self.files.tokenizer)
         self._check_vocabulary()
         self._counts: dict[str, int] = {}
-        self.session = create_session(
-            self.files.graph, threads or paths.physical_cores(), accuracy_level=accuracy_level
-        )
         self.model_id = self._model_id()
+        threads = threads or paths.physical_cores()
+        self.compute: compute_choice.ComputeChoice | None = None
+        if accuracy_level == AUTO and onnx_graph.has_nbits_matmuls(self.files.graph):
+            self.compute, session = compute_choice.choose(
+                self.model_id,
+                threads,
+                paths.cache_dir() / "compute-choice.json",
+                lambda level: create_session(self.files.graph, threads, accuracy_level=level),
+                self._timing_sample(),
+            )
+            self.session: ort.InferenceSession = session  # type: ignore[assignment]
+        else:
+            level = INT8_ACCURACY_LEVEL if accuracy_level == AUTO else accuracy_level
+            assert level is None or isinstance(level, int)
+            self.session = create_session(self.files.graph, threads, accuracy_level=level)
+
+    def _timing_sample(self) -> dict[str, np.ndarray]:
+        """A batch of real text the size of an ingest's, to time this CPU's kernels on."""
+        text = (
+            "The boiler restarts on its own after a short power cut. After a long one, open "
+            "the front panel, hold the reset button for five seconds and wait for the light. "
+        )
+        ids = self.tokenizer.encode(document_prompt(None) + text * 40).ids
+        ids = ids[: compute_choice.SAMPLE_TOKENS]
+        batch = np.array([ids] * compute_choice.SAMPLE_ROWS, dtype=np.int64)
+        return {"input_ids": batch, "attention_mask": np.ones_like(batch)}
 
     @staticmethod
     def _load_tokenizer(path: Path) -> Tokenizer:

@@ -36,6 +36,11 @@ def with_accuracy_level(graph: Path, level: int) -> bytes | None:
     return bytes(out) if changed else None
 
 
+def has_nbits_matmuls(graph: Path) -> bool:
+    """Whether the graph has 4-bit MatMuls, whose compute (fp32 or int8) can be chosen."""
+    return with_accuracy_level(graph, 0) is not None
+
+
 def _rewrite_graph(graph: bytes, level: int) -> tuple[bytes, int]:
     out = bytearray()
     changed = 0

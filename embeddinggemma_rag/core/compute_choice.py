@@ -1,0 +1,135 @@
+"""Which way of running the embedding graph is fastest on this CPU: measured once, remembered.
+
+A graph with 4-bit MatMuls (`MatMulNBits`) can multiply with fp32 or with int8 activations
+(`accuracy_level` 4). Which is faster depends on the CPU, not on a rule: int8 was 15 % faster
+on an AMD EPYC with AVX-512 VNNI and 14 % slower on an Intel Xeon with VNNI and AMX, where
+onnxruntime runs int8 through other kernels (README, Performance). So the first time a model
+loads on a machine, both are timed on the same text, and the faster is kept, remembered with
+the CPU's identity, the model and the onnxruntime version, so later starts cost nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# The two ways: None keeps each MatMulNBits as its file says (fp32 activations in the
+# published graph); 4 multiplies with int8 activations.
+CANDIDATES: dict[str, int | None] = {"fp32 activations": None, "int8 activations": 4}
+# A batch like an ingest's (the app embeds about 1,024 tokens at a time); two timed runs each,
+# alternating, after a warm-up: about a second on a laptop with the real model.
+SAMPLE_ROWS = 4
+SAMPLE_TOKENS = 256
+TIMED_RUNS = 2
+# CPU features that decide which kernels onnxruntime picks.
+_FEATURES = (
+    *("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16"),
+    *("asimddp", "i8mm"),  # Arm: int8 dot products and matrix multiply
+)
+
+
+@dataclass(frozen=True)
+class ComputeChoice:
+    label: str
+    accuracy_level: int | None
+    tokens_per_second: dict[str, float]  # every candidate's figure, as measured
+    cpu: str
+    measured_now: bool  # False when taken from the cache
+
+
+def cpu_identity() -> str:
+    """The CPU's model name and the instruction sets that matter here."""
+    name = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                name = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags.update(value.split())
+    except OSError:
+        pass  # macOS and Windows: the name alone
+    present = [f for f in _FEATURES if f in flags]
+    return f"{name} [{' '.join(present)}]" if present else name
+
+
+def choose(
+    model_id: str,
+    threads: int,
+    cache_file: Path,
+    make_session: Callable[[int | None], object],
+    sample: dict[str, np.ndarray],
+) -> tuple[ComputeChoice, object]:
+    """The faster candidate and its session: from the cache when this CPU, model, thread
+    count and onnxruntime were measured before, else measured now and remembered."""
+    import onnxruntime as ort
+
+    cpu = cpu_identity()
+    key = hashlib.sha256(f"{cpu}|{model_id}|{threads}|{ort.__version__}".encode()).hexdigest()
+    cached = _read(cache_file).get(key)
+    if cached and cached.get("label") in CANDIDATES:
+        label = cached["label"]
+        choice = ComputeChoice(
+            label, CANDIDATES[label], dict(cached.get("tokens_per_second", {})), cpu, False
+        )
+        return choice, make_session(choice.accuracy_level)
+    sessions = {label: make_session(level) for label, level in CANDIDATES.items()}
+    rates = measure(sessions, sample)
+    label = max(rates, key=lambda name: rates[name])
+    for name in list(sessions):
+        if name != label:
+            del sessions[name]  # free the slower one's weights now
+    choice = ComputeChoice(label, CANDIDATES[label], rates, cpu, True)
+    entries = _read(cache_file)
+    entries[key] = {
+        **{k: v for k, v in asdict(choice).items() if k != "measured_now"},
+        "model_id": model_id,
+        "threads": threads,
+        "onnxruntime": ort.__version__,
+        "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    _write(cache_file, entries)
+    return choice, sessions[label]
+
+
+def measure(sessions: dict[str, object], sample: dict[str, np.ndarray]) -> dict[str, float]:
+    """Tokens/s of each session on the same batch: one warm-up, then alternating runs."""
+    tokens = int(sample["attention_mask"].sum())
+    for session in sessions.values():
+        session.run(["sentence_embedding"], sample)  # type: ignore[attr-defined]
+    best = {name: float("inf") for name in sessions}
+    for _ in range(TIMED_RUNS):
+        for name, session in sessions.items():
+            started = time.perf_counter()
+            session.run(["sentence_embedding"], sample)  # type: ignore[attr-defined]
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: round(tokens / max(seconds, 1e-9), 1) for name, seconds in best.items()}
+
+
+def _read(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # missing or damaged: measured again
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, entries: dict[str, dict[str, Any]]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(entries, indent=2), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only config folder: measured again next time, nothing lost
