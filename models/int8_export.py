@@ -29,7 +29,6 @@ dependency for one step of a tool that never runs in the app.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -493,10 +492,3 @@ def _save(model: onnx.ModelProto, path: Path, data_name: str) -> None:
         all_tensors_to_one_file=True,
         location=data_name,
     )
-
-
-def copy_layout(src_folder: Path, dst_folder: Path) -> None:
-    """Tokenizer and configs beside a new graph (for trying an export as an app model)."""
-    for path in src_folder.iterdir():
-        if path.is_file() and path.suffix in {".json", ".txt", ".model"}:
-            shutil.copy2(path, dst_folder / path.name)
