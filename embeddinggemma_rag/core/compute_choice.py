@@ -71,12 +71,15 @@ def choose(
     make_session: Callable[[int | None], object],
     sample: dict[str, np.ndarray],
 ) -> tuple[ComputeChoice, object]:
-    """The faster candidate and its session: from the cache when this CPU, model, thread
-    count and onnxruntime were measured before, else measured now and remembered."""
+    """The faster candidate and its session: from the cache when this CPU, model and
+    onnxruntime were measured before, else measured now (with `threads`) and remembered."""
     import onnxruntime as ort
 
     cpu = cpu_identity()
-    key = hashlib.sha256(f"{cpu}|{model_id}|{threads}|{ort.__version__}".encode()).hexdigest()
+    # Not the thread count: the two ways give slightly different vectors, and a library's
+    # passages and the questions asked of it must be embedded the same way, whichever
+    # thread count each process runs (a CLI ingest and the window's search, say).
+    key = hashlib.sha256(f"{cpu}|{model_id}|{ort.__version__}".encode()).hexdigest()
     cached = _read(cache_file).get(key)
     if cached and cached.get("label") in CANDIDATES:
         label = cached["label"]
