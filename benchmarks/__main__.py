@@ -63,6 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="retrieval: a seeded sample of this many queries per set (default: all)",
     )
+    parser.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=None,
+        help="retrieval: chunk size in tokens instead of the app's default",
+    )
+    parser.add_argument(
+        "--chunk-overlap",
+        type=int,
+        default=None,
+        help="retrieval: chunk overlap in tokens instead of the app's default",
+    )
     args = parser.parse_args(argv)
     wanted = args.only.split(",") if args.only else DEFAULT_SECTIONS
     unknown = set(wanted) - set(SECTIONS)
@@ -78,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_sets=tuple(args.sets),
         max_docs=args.max_docs,
         max_queries=args.max_queries,
+        chunk_tokens=args.chunk_tokens,
+        chunk_overlap_tokens=args.chunk_overlap,
     )
     header = {"machine": machine(), "threads": ctx.threads, "load_before": load_average()}
     started = time.monotonic()
@@ -111,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         command += f" --max-docs {args.max_docs}" if args.max_docs != 1500 else ""
         command += f" --max-queries {args.max_queries}" if args.max_queries else ""
         command += " --sets " + " ".join(map(str, args.sets)) if args.sets else ""
+        command += f" --chunk-tokens {args.chunk_tokens}" if args.chunk_tokens else ""
+        command += f" --chunk-overlap {args.chunk_overlap}" if args.chunk_overlap else ""
     from benchmarks import report
 
     json_path, md_path = report.write(RESULTS, sections, header, command)

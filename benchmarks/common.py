@@ -82,6 +82,9 @@ class Context:
     eval_sets: tuple[Path, ...] = ()
     max_docs: int = 1500
     max_queries: int = 0  # 0: every query
+    # Chunk size and overlap in tokens, for measuring other choices (None: the app's).
+    chunk_tokens: int | None = None
+    chunk_overlap_tokens: int | None = None
 
     def repeats(self, full: int, quick: int = 1) -> int:
         return quick if self.quick else full

@@ -112,6 +112,17 @@ def test_search_finds_the_right_file_and_page(engine: Engine, tmp_path: Path) ->
     assert {Path(h.path).name for h in scoped} == {"manual.pdf"}
 
 
+def test_the_report_says_where_the_time_went(engine: Engine, tmp_path: Path) -> None:
+    first = engine.ingest([make_mixed_folder(tmp_path / "docs")])
+    phases = first.phase_seconds
+    assert set(phases) == {"walk", "parse", "chunk", "embed", "store"}
+    assert all(phases[name] > 0 for name in phases), phases
+    assert sum(phases.values()) <= first.seconds
+    # Nothing changed: no file is parsed, chunked or embedded the second time.
+    again = engine.ingest([tmp_path / "docs"]).phase_seconds
+    assert again["parse"] == again["chunk"] == again["embed"] == 0.0
+
+
 def test_second_ingest_embeds_nothing_and_an_edit_embeds_one_file(
     engine: Engine, tmp_path: Path
 ) -> None:
