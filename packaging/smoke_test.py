@@ -17,6 +17,7 @@ and macOS too.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -111,6 +112,64 @@ def check_window_stays_up(exe: str, env: dict[str, str], cwd: Path, seconds: flo
     print("ok", flush=True)
 
 
+def check_mcp_server(exe: str, models: list[str], env: dict[str, str], cwd: Path) -> None:
+    """`mcp` answers the protocol's handshake and lists its tools: the SDK and its lazily
+    imported parts made it into the bundle. JSON-RPC by hand: the smoke test uses only the
+    standard library."""
+    command = [exe, *models, "mcp"]
+    print("+", " ".join(command), " (initialize, tools/list)", flush=True)
+    requests = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "smoke-test", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    with tempfile.TemporaryFile() as stderr_file:
+        server = subprocess.Popen(
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            encoding="utf-8",
+        )
+        assert server.stdin is not None and server.stdout is not None
+        replies = {}
+        try:
+            server.stdin.write("".join(json.dumps(r) + "\n" for r in requests))
+            server.stdin.flush()
+            while 2 not in replies:
+                line = server.stdout.readline()
+                if not line:
+                    break
+                reply = json.loads(line)  # anything but JSON-RPC on stdout fails here
+                replies[reply.get("id")] = reply
+        finally:
+            server.stdin.close()  # the client leaves: the server must end by itself
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                failure = "smoke test FAILED: mcp did not exit when its client left"
+                raise SystemExit(failure) from None
+        stderr_file.seek(0)
+        stderr = stderr_file.read().decode("utf-8", errors="replace")
+    tools = {tool["name"] for tool in replies.get(2, {}).get("result", {}).get("tools", [])}
+    if tools != {"search", "ask", "list_documents", "read_passage"}:
+        raise SystemExit(f"smoke test FAILED: mcp listed {sorted(tools)}:\n{stderr}")
+    print("ok", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("exe", type=Path, help="the frozen executable (or a symlink to it)")
@@ -138,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         version = run_checked([exe, "--version"], env, scratch, args.timeout)
         if not version.startswith("embeddinggemma-rag "):
             raise SystemExit(f"smoke test FAILED: unexpected --version output {version!r}")
-        command = [exe, "self-test"]
+        models = []
         if not args.bundled:
-            command += [
+            models = [
                 "--embedding-model",
                 str(TEST_MODELS / "tiny-embeddinggemma"),
                 "--generator-model",
@@ -148,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             ]
         # The working directory is the scratch folder, so nothing is found by accident
         # in the checkout (ggml also looks for its CPU modules in the working directory).
-        run_checked(command, env, scratch, args.timeout)
+        run_checked([exe, "self-test", *models], env, scratch, args.timeout)
+        check_mcp_server(exe, models, env, scratch)
     return 0
 
 

@@ -10,10 +10,10 @@ from embeddinggemma_rag.cli import bench_command
 from embeddinggemma_rag.cli.model_commands import cmd_ask, cmd_models, cmd_self_test
 from embeddinggemma_rag.cli.output import ProgressLine, print_json
 from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.documents import SearchHit
 from embeddinggemma_rag.core.engine import Engine
 from embeddinggemma_rag.core.errors import RagError
 from embeddinggemma_rag.core.ingestion import FileOutcome
+from embeddinggemma_rag.core.json_forms import document_json, hit_json
 from embeddinggemma_rag.core.settings import Settings, load_settings
 
 
@@ -97,22 +97,6 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return _with_engine(args, work)
 
 
-def hit_json(hit: SearchHit) -> dict[str, object]:
-    return {
-        "path": hit.path,
-        "title": hit.title,
-        "page": hit.page,
-        "score": hit.score,
-        "text": hit.text,
-        "chunk_id": hit.chunk_id,
-        "char_start": hit.char_start,
-        "char_end": hit.char_end,
-        "similarity": hit.similarity,
-        "ocr": hit.ocr,
-        "page_label": hit.page_label,
-    }
-
-
 def cmd_search(args: argparse.Namespace) -> int:
     def work(engine: Engine) -> int:
         hits = engine.search(args.query, k=args.k, mode=args.mode, scope=args.scope)
@@ -158,17 +142,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     def work(engine: Engine) -> int:
         status = engine.status()
-        documents = [
-            {
-                "path": d.path,
-                "status": str(d.status),
-                "reason": d.reason,
-                "chunks": d.chunk_count,
-                "title": d.title,
-                "ocr_pages": status.ocr_pages.get(d.path, 0),
-            }
-            for d in status.documents
-        ]
+        documents = [document_json(d, status.ocr_pages.get(d.path, 0)) for d in status.documents]
         if args.json:
             print_json(
                 {
@@ -208,8 +182,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """The library for MCP clients over stdio; stdout carries the protocol only."""
+    from embeddinggemma_rag.server.mcp_server import serve
+
+    return serve(Engine(settings_from(args), read_only=True))
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gui": cmd_gui,
+    "mcp": cmd_mcp,
     "ingest": cmd_ingest,
     "remove": cmd_remove,
     "search": cmd_search,

@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "what the library holds")
     status.add_argument("--json", action="store_true", help="print one JSON document")
 
+    command(
+        "mcp",
+        "serve the library to MCP clients (assistants, editors) over stdio, read-only",
+    )
+
     models = command("models", "list, download, verify or import models")
     actions = models.add_subparsers(
         dest="models_command", metavar="ACTION", required=True, parser_class=_Parser

@@ -13,6 +13,7 @@ from embeddinggemma_rag.cli.output import print_json
 from embeddinggemma_rag.core.answer_types import Answer
 from embeddinggemma_rag.core.cancel import CancelToken, Progress
 from embeddinggemma_rag.core.errors import RagError
+from embeddinggemma_rag.core.json_forms import answer_json
 from embeddinggemma_rag.core.settings import Settings, load_settings, settings_file
 
 
@@ -82,35 +83,6 @@ def _print_sources(answer: Answer) -> None:
         for number, hit in enumerate(answer.passages, 1):
             page = f", page {hit.page}" if hit.page else ""
             print(f"  [{number}] {hit.path}{page}")
-
-
-def answer_json(answer: Answer) -> dict[str, Any]:
-    from embeddinggemma_rag.cli.commands import hit_json
-
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "citations": [
-            {
-                "number": c.number,
-                "path": c.path,
-                "title": c.title,
-                "page": c.page,
-                "text": c.text,
-                "chunk_id": c.chunk_id,
-                "char_start": c.char_start,
-                "char_end": c.char_end,
-                "score": c.score,
-            }
-            for c in answer.citations
-        ],
-        "grounded": answer.grounded,
-        "cancelled": answer.cancelled,
-        "passages": [hit_json(h) for h in answer.passages],
-        "prompt_tokens": answer.prompt_tokens,
-        "seconds_to_first_token": answer.seconds_to_first_token,
-        "seconds": round(answer.seconds, 3),
-    }
 
 
 # models ----------------------------------------------------------------------------------

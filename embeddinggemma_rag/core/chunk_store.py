@@ -389,6 +389,16 @@ class SqliteChunkStore:
             found.update((row[0], ChunkRecord(*row)) for row in self._db().execute(sql, batch))
         return [found[i] for i in wanted if i in found]
 
+    def chunk_with_neighbours(self, chunk_id: int, neighbours: int) -> list[ChunkRecord]:
+        """The chunk and up to `neighbours` of its document's chunks on either side, in order."""
+        sql = (
+            f"SELECT {_CHUNK_COLUMNS} {_JOIN} JOIN chunks anchor ON anchor.id = ? "
+            "WHERE c.document_id = anchor.document_id "
+            "AND c.ordinal BETWEEN anchor.ordinal - ? AND anchor.ordinal + ? ORDER BY c.ordinal"
+        )
+        rows = self._db().execute(sql, (int(chunk_id), neighbours, neighbours))
+        return [ChunkRecord(*row) for row in rows]
+
     def page_notes(self, chunk_ids: Iterable[int]) -> dict[int, page_store.PageNote]:
         """OCR flag and page label of the chunks that have them (see page_store)."""
         return page_store.page_notes(self._db(), chunk_ids)

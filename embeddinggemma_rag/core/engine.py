@@ -26,7 +26,7 @@ from embeddinggemma_rag.core.answering import (
 )
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
 from embeddinggemma_rag.core.chat_process import ProcessChatModel
-from embeddinggemma_rag.core.chunk_store import DocumentRecord
+from embeddinggemma_rag.core.chunk_store import ChunkRecord, DocumentRecord
 from embeddinggemma_rag.core.documents import SearchHit
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import ModelError
@@ -89,10 +89,15 @@ class Engine:
         settings: Settings,
         embedder_factory: EmbedderFactory = default_embedder,
         generator_factory: GeneratorFactory = default_generator,
+        *,
+        read_only: bool = False,
     ):
+        """`read_only`: a reader beside the app (the MCP server) that never writes the
+        library's files and follows what the app saves (`follow_library`)."""
         # Nothing an engine does may reach the network; only `models download` lifts this.
         os.environ["HF_HUB_OFFLINE"] = "1"
         self.settings = settings
+        self.read_only = read_only
         self._embedder_factory = embedder_factory
         self._embedder: OnnxEmbedder | None = None
         self._library: Library | None = None
@@ -120,9 +125,25 @@ class Engine:
         with self._load_lock:
             if self._library is None:
                 self._library = Library.open(
-                    self.settings.data_dir, self.settings.dimension, embedder.model_id
+                    self.settings.data_dir,
+                    self.settings.dimension,
+                    embedder.model_id,
+                    read_only=self.read_only,
                 )
             return self._library
+
+    def follow_library(self) -> bool:
+        """Reopen the library when another process (the app, an ingest) saved its vectors
+        since it was opened here; True when it did. Between two saves a reader sees the
+        vectors of the last one and the keyword index of the moment."""
+        with self._load_lock:
+            library = self._library
+            if library is None or not library.changed_on_disk():
+                return False
+            self._library = None
+        library.close()
+        _ = self.library
+        return True
 
     @property
     def generator(self) -> ChatModel:
@@ -229,6 +250,10 @@ class Engine:
         threads = self.settings.threads
         generator.set_threads(max(1, threads // 2) if self._ingest_lock.locked() else threads)
         return generator
+
+    def passage(self, chunk_id: int, neighbours: int = 1) -> list[ChunkRecord]:
+        """A passage and up to `neighbours` passages either side of it in its document."""
+        return self.library.passage_in_context(chunk_id, neighbours)
 
     def embed(
         self,

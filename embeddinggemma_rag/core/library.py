@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from embeddinggemma_rag.core.chunk_store import (
     FULL_DIMENSION,
+    ChunkRecord,
     DocumentRecord,
     ReplaceResult,
     SqliteChunkStore,
@@ -189,6 +190,8 @@ class Library:
         # Keyword searches run here while the caller embeds the query (search_chunks).
         self._keyword_thread = ThreadPoolExecutor(1, thread_name_prefix="keyword-search")
         self._unsaved = report.rebuilt or bool(report.added or report.removed)
+        self.read_only = False
+        self.saved_state: tuple[int, int] | None = None
 
     @property
     def store(self) -> SqliteChunkStore:
@@ -201,9 +204,18 @@ class Library:
 
     @classmethod
     def open(
-        cls, data_dir: Path, dimension: int, embedding_model_id: str, *, reset_vectors: bool = False
+        cls,
+        data_dir: Path,
+        dimension: int,
+        embedding_model_id: str,
+        *,
+        reset_vectors: bool = False,
+        read_only: bool = False,
     ) -> Library:
-        """Open or create the library; `reset_vectors` drops another model's vectors."""
+        """Open or create the library; `reset_vectors` drops another model's vectors.
+
+        `read_only` is for a reader beside the app (the MCP server): a repair of the vector
+        index stays in memory and is never saved, so only the app writes its files."""
         if not 1 <= dimension <= FULL_DIMENSION:
             raise ValueError(f"dimension must be between 1 and {FULL_DIMENSION}")
         data_dir = Path(data_dir)
@@ -248,9 +260,24 @@ class Library:
             store.keyword_chunks_reindexed,
         )
         library = cls(data_dir, store, index, embedding_model_id, report)
-        if library._unsaved:
+        library.read_only = read_only
+        library.saved_state = library.index_file_state()
+        if library._unsaved and not read_only:
             library._save_index_if_possible()  # so the next open loads instead of repairing
         return library
+
+    def index_file_state(self) -> tuple[int, int] | None:
+        """(mtime_ns, size) of the saved vector index: a reader compares it with what it
+        opened to see that another process saved newer vectors."""
+        try:
+            stat = (self.data_dir / INDEX_NAME).stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def changed_on_disk(self) -> bool:
+        """Another process saved the vector index since this one opened or saved it."""
+        return self.index_file_state() != self.saved_state
 
     @staticmethod
     def recover(data_dir: Path) -> Path:
@@ -360,6 +387,7 @@ class Library:
                     "at the next start; free some space and sync again."
                 ) from exc
             self._unsaved = False
+            self.saved_state = self.index_file_state()
 
     def _save_index_if_possible(self) -> None:
         """Save now if the disk lets us; else the next open repairs from SQLite again."""
@@ -440,6 +468,12 @@ class Library:
             )
 
     @_database_errors
+    def passage_in_context(self, chunk_id: int, neighbours: int) -> list[ChunkRecord]:
+        """The chunk and up to `neighbours` chunks before and after it in its document, in
+        reading order; empty when the id is unknown (re-indexed or removed since)."""
+        return self._store.chunk_with_neighbours(chunk_id, neighbours)
+
+    @_database_errors
     def documents(self, under: str | None = None) -> list[DocumentRecord]:
         return self._store.documents(under)
 
@@ -473,7 +507,7 @@ class Library:
         """
         with self._write_lock:
             try:
-                if self._unsaved:
+                if self._unsaved and not self.read_only:
                     self._save_index_if_possible()
             finally:
                 self._keyword_thread.shutdown(wait=True)

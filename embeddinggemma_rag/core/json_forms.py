@@ -1,0 +1,78 @@
+"""The JSON shapes of what the engine returns, one per record, shared by every caller that
+speaks JSON (the CLI's `--json`, the MCP server) so a passage looks the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from embeddinggemma_rag.core.answer_types import Answer, Citation
+from embeddinggemma_rag.core.chunk_store import ChunkRecord, DocumentRecord
+from embeddinggemma_rag.core.documents import SearchHit
+
+
+def hit_json(hit: SearchHit) -> dict[str, Any]:
+    return {
+        "path": hit.path,
+        "title": hit.title,
+        "page": hit.page,
+        "score": hit.score,
+        "text": hit.text,
+        "chunk_id": hit.chunk_id,
+        "char_start": hit.char_start,
+        "char_end": hit.char_end,
+        "similarity": hit.similarity,
+        "ocr": hit.ocr,
+        "page_label": hit.page_label,
+    }
+
+
+def citation_json(citation: Citation) -> dict[str, Any]:
+    return {
+        "number": citation.number,
+        "path": citation.path,
+        "title": citation.title,
+        "page": citation.page,
+        "text": citation.text,
+        "chunk_id": citation.chunk_id,
+        "char_start": citation.char_start,
+        "char_end": citation.char_end,
+        "score": citation.score,
+    }
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "citations": [citation_json(c) for c in answer.citations],
+        "grounded": answer.grounded,
+        "cancelled": answer.cancelled,
+        "passages": [hit_json(h) for h in answer.passages],
+        "prompt_tokens": answer.prompt_tokens,
+        "seconds_to_first_token": answer.seconds_to_first_token,
+        "seconds": round(answer.seconds, 3),
+    }
+
+
+def document_json(record: DocumentRecord, ocr_pages: int = 0) -> dict[str, Any]:
+    return {
+        "path": record.path,
+        "status": str(record.status),
+        "reason": record.reason,
+        "chunks": record.chunk_count,
+        "title": record.title,
+        "ocr_pages": ocr_pages,
+    }
+
+
+def chunk_json(chunk: ChunkRecord) -> dict[str, Any]:
+    return {
+        "chunk_id": chunk.id,
+        "path": chunk.path,
+        "title": chunk.title,
+        "page": chunk.page_start,
+        "page_end": chunk.page_end,
+        "text": chunk.text,
+        "char_start": chunk.char_start,
+        "char_end": chunk.char_end,
+    }
