@@ -29,8 +29,10 @@ SECTIONS = {
     # Not in the default run: it needs a real embedding model and takes an hour the first
     # time (ingesting the sets); `--only retrieval`.
     "retrieval": "benchmarks.retrieval",
+    # The relevance threshold measured on the same sets' libraries; `--only relevance`.
+    "relevance": "benchmarks.relevance",
 }
-DEFAULT_SECTIONS = [name for name in SECTIONS if name != "retrieval"]
+DEFAULT_SECTIONS = [name for name in SECTIONS if name not in ("retrieval", "relevance")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = "python -m benchmarks" + (" --quick" if args.quick else "")
     command += f" --only {args.only}" if args.only else ""
-    if "retrieval" in wanted:
+    if {"retrieval", "relevance"} & set(wanted):
         command += f" --max-docs {args.max_docs}" if args.max_docs != 1500 else ""
         command += f" --max-queries {args.max_queries}" if args.max_queries else ""
         command += " --sets " + " ".join(map(str, args.sets)) if args.sets else ""

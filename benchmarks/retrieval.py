@@ -153,7 +153,24 @@ def scratch_library(beir: BeirSet, settings: Any, model_id: str) -> Path:
     return CACHE / "retrieval" / f"{beir.name}-{digest}"
 
 
-def evaluate_set(folder: Path, model: Path, ctx: Context) -> dict[str, Any]:
+@dataclass
+class PreparedSet:
+    """A set ingested into its scratch library, with its queries embedded."""
+
+    beir: BeirSet
+    engine: Any  # the app's Engine on the scratch library
+    stems: dict[str, str]
+    query_ids: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+    embed_seconds: float
+    ingest_seconds: float
+    chunks_embedded_now: int
+    ingest: dict[str, Any]
+
+
+def prepare_set(folder: Path, model: Path, ctx: Context) -> PreparedSet:
+    """Ingest the set (or reuse its cached library) and embed its queries (or load them)."""
     from embeddinggemma_rag.core.engine import Engine
     from embeddinggemma_rag.core.settings import Settings
 
@@ -185,15 +202,34 @@ def evaluate_set(folder: Path, model: Path, ctx: Context) -> dict[str, Any]:
         embed_seconds = time.monotonic() - started
         np.save(vectors_file, vectors)
         (scratch / "query-embed-seconds").write_text(f"{embed_seconds:.3f}")
+    return PreparedSet(
+        beir,
+        engine,
+        stems,
+        query_ids,
+        texts,
+        vectors,
+        embed_seconds,
+        ingest_seconds,
+        report.chunks_embedded,
+        ingest,
+    )
+
+
+def evaluate_set(folder: Path, model: Path, ctx: Context) -> dict[str, Any]:
+    prepared = prepare_set(folder, model, ctx)
+    beir, engine, stems = prepared.beir, prepared.engine, prepared.stems
+    query_ids, texts, vectors = prepared.query_ids, prepared.texts, prepared.vectors
+    embed_seconds, settings = prepared.embed_seconds, engine.settings
     library = engine.library
     result: dict[str, Any] = {
         "documents": len(beir.documents),
         "corpus_documents": beir.corpus_size,
         "queries": len(query_ids),
         "chunks": library.store.counts()[1],
-        "ingest_seconds": round(ingest_seconds, 1),
-        "chunks_embedded_now": report.chunks_embedded,
-        "ingest": ingest,
+        "ingest_seconds": round(prepared.ingest_seconds, 1),
+        "chunks_embedded_now": prepared.chunks_embedded_now,
+        "ingest": prepared.ingest,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         "modes": {},
