@@ -201,7 +201,8 @@ class Engine:
             for key in keys:
                 library.remove_source(key)
             library.remove(keys)
-            library.save_index()
+            if library.unsaved_changes:
+                library.save_index()
         return removed
 
     def search(

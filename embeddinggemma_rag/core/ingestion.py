@@ -165,8 +165,10 @@ class Ingestor:
         except Cancelled:
             self.report.cancelled = True
         finally:
-            with self._timed("store"):
-                self.library.save_index()
+            # An ingest that changed nothing writes nothing: the index file can be gigabytes.
+            if self.library.unsaved_changes:
+                with self._timed("store"):
+                    self.library.save_index()
             self.report.seconds = time.monotonic() - self._started
         return self.report
 
@@ -360,7 +362,7 @@ class Ingestor:
 
     def _maybe_save(self) -> None:
         now = time.monotonic()
-        if now - self._last_save >= SAVE_INDEX_EVERY_SECONDS:
+        if now - self._last_save >= SAVE_INDEX_EVERY_SECONDS and self.library.unsaved_changes:
             with self._timed("store"):
                 self.library.save_index()
             self._last_save = now

@@ -123,6 +123,24 @@ def test_the_report_says_where_the_time_went(engine: Engine, tmp_path: Path) -> 
     assert again["parse"] == again["chunk"] == again["embed"] == 0.0
 
 
+def test_an_ingest_that_changes_nothing_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    folder = make_mixed_folder(tmp_path / "docs")
+    engine.ingest([folder])
+    data = engine.settings.data_dir
+
+    def written() -> dict[str, tuple[int, int]]:
+        return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in data.iterdir()}
+
+    before = written()
+    assert "vectors.faiss" in before
+    engine.ingest([folder])
+    engine.rescan()
+    assert written() == before  # the index file can be gigabytes: never rewritten for nothing
+    (folder / "plain.txt").write_text("The invoice total was 430 euros.", encoding="utf-8")
+    engine.ingest([folder])
+    assert written()["vectors.faiss"] != before["vectors.faiss"]
+
+
 def test_second_ingest_embeds_nothing_and_an_edit_embeds_one_file(
     engine: Engine, tmp_path: Path
 ) -> None:
