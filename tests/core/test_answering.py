@@ -232,3 +232,11 @@ def test_answers_beside_an_ingest_take_half_the_threads(
     finally:
         engine.close()
     assert model.threads == [2, 1]
+
+
+def test_the_threshold_stops_passages_a_measured_off_subject_question_gets() -> None:
+    """0.25-0.30 is where off-subject questions' best passages sat (README, relevance gate)."""
+    question = "Which river flows through the capital?"
+    at = [make_hit(1, "Bees make honey in summer.", similarity=0.28)]
+    assert not is_relevant(question, at, RELEVANCE_THRESHOLD)
+    assert is_relevant(question, [make_hit(1, "Bees.", similarity=0.31)], RELEVANCE_THRESHOLD)

@@ -55,17 +55,31 @@ def test_path_prefix_bounds_respect_boundaries() -> None:
     assert path_prefix_bounds("C:\\docs", sep="\\") == ("C:\\docs", "C:\\docs\\", "C:\\docs]")
 
 
-def test_fused_scores_weigh_cosine_and_the_best_relative_keyword_score() -> None:
-    cosines = {1: 0.9, 2: 0.5, 3: 0.6}
+def test_fused_scores_weigh_the_rescaled_cosine_and_the_best_relative_keyword_score() -> None:
+    cosines = {1: 0.9, 2: 0.5, 3: 0.6}  # fewer than the spread rank: the lowest is the floor
     fused = dict(fuse_scores([(3, 8.0), (2, 4.0)], cosines, vector_weight=0.8))
-    assert fused[1] == pytest.approx(0.72)  # vector only: no keyword part
-    assert fused[2] == pytest.approx(0.8 * 0.5 + 0.2 * 0.5)
-    assert fused[3] == pytest.approx(0.8 * 0.6 + 0.2 * 1.0)
+    assert fused[1] == pytest.approx(0.8)  # the best cosine -> 1; no keyword part
+    assert fused[2] == pytest.approx(0.8 * 0.0 + 0.2 * 0.5)
+    assert fused[3] == pytest.approx(0.8 * 0.25 + 0.2 * 1.0)
     order = [i for i, _ in fuse_scores([(3, 8.0), (2, 4.0)], cosines, vector_weight=0.8)]
     assert order == [1, 3, 2]
     # Keyword found nothing: the vector order, untouched. A tie goes to the smaller id.
     assert [i for i, _ in fuse_scores([], {5: 0.4, 4: 0.4, 6: 0.9})] == [6, 4, 5]
     assert fuse_scores([], {}) == []
+    # No spread (one candidate, or equal cosines): no division by 0, the keywords decide.
+    assert fuse_scores([(7, 2.0)], {7: 0.3}) == [(7, pytest.approx(1 - HYBRID_VECTOR_WEIGHT))]
+
+
+def test_the_keywords_weigh_the_same_whatever_the_spread_of_the_cosines() -> None:
+    """Two queries whose candidates' cosines spread 30 times wider: with raw cosines the
+    keyword list lifted its first (the 10th by cosine) to the top for the narrow one only;
+    rescaled, both rank alike."""
+    orders = []
+    for scale in (0.01, 0.3):
+        cosines = {i: 0.5 + scale * (25 - i) / 25 for i in range(1, 26)}  # 1 best, 25 worst
+        orders.append([i for i, _ in fuse_scores([(10, 9.0), (4, 1.0)], cosines)])
+    assert orders[0] == orders[1]
+    assert orders[0].index(10) < 9  # the keywords' clear first is lifted, in both
 
 
 def test_fuse_ranked_per_mode() -> None:
@@ -76,8 +90,8 @@ def test_fuse_ranked_per_mode() -> None:
     cosines = {1: 0.9, 2: 0.89, 3: 0.1}
     hybrid = fuse_ranked("hybrid", by_vector, by_keyword, 3, cosines)
     assert [i for i, _ in hybrid] == [2, 1, 3]  # a near tie, found by both lists: lifted past 1
-    weight = HYBRID_VECTOR_WEIGHT
-    assert hybrid[0][1] == pytest.approx(weight * 0.89 + (1 - weight) * 5 / 7)
+    weight = HYBRID_VECTOR_WEIGHT  # 0.89 sits at 0.99 of the spread from 0.1 to 0.9
+    assert hybrid[0][1] == pytest.approx(weight * 0.79 / 0.8 + (1 - weight) * 5 / 7)
     # Without a query vector, hybrid ranks the keywords alone.
     assert fuse_ranked("hybrid", [], by_keyword, 5) == by_keyword
 
