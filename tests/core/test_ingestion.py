@@ -238,3 +238,24 @@ def test_an_unexpected_error_fails_one_file_and_the_rest_goes_on(
     assert "RuntimeError: chunker bug" in (by_name["manual.pdf"].reason or "")
     assert by_name["report.pdf"].status == "indexed"
     assert by_name["notes.md"].status == "indexed"
+
+
+@pytest.mark.parametrize("query", ["?!… ((", '" AND ( OR *', "გამარჯობა მსოფლიო"])
+def test_a_query_keywords_cannot_match_gets_vector_results_and_no_error(
+    engine: Engine, tmp_path: Path, query: str
+) -> None:
+    """All punctuation, FTS5 syntax, a script the library never saw: keyword search finds
+    nothing (never an FTS5 syntax error) and hybrid ranks by the vectors alone."""
+    engine.ingest([make_mixed_folder(tmp_path / "docs")])
+    assert engine.search(query, k=3, mode="keyword") == []
+    hybrid = engine.search(query, k=3, mode="hybrid")
+    vector = engine.search(query, k=3, mode="vector")
+    assert len(hybrid) == 3
+    assert [h.chunk_id for h in hybrid] == [h.chunk_id for h in vector]
+
+
+def test_a_query_of_common_words_only_still_searches(engine: Engine, tmp_path: Path) -> None:
+    engine.ingest([make_mixed_folder(tmp_path / "docs")])
+    for mode in ("keyword", "hybrid"):
+        hits = engine.search("the of and is was", k=3, mode=mode)
+        assert hits and all(h.text for h in hits), mode
