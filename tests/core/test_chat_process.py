@@ -49,8 +49,14 @@ def set_fault(monkeypatch: pytest.MonkeyPatch, chat: ProcessChatModel, value: st
     pid = chat.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    with pytest.raises(AnswerModelCrashed):
+    # The next request either finds the idle child already dead and starts a fresh one, or
+    # reaches it before the kill lands and reports the crash (which of the two depends on
+    # the machine's load); after either, a fresh child with the new fault answers.
+    try:
         chat.count_tokens("a dead process is found on the next request")
+    except AnswerModelCrashed:
+        chat.count_tokens("so the next one starts a fresh process")
+    assert chat.pid is not None and chat.pid != pid
 
 
 def answer(chat: ProcessChatModel, max_tokens: int = 24) -> str:
