@@ -127,3 +127,18 @@ def test_debian_package_depends_on_what_qts_xcb_platform_loads() -> None:
     assert depends is not None
     names = {entry.strip().split(" ")[0] for entry in depends[1].split(",")}
     assert {packages[0] for packages in XCB_LIBRARIES.values()} <= names
+
+
+def test_every_package_is_listed_for_the_wheel() -> None:
+    """pyproject lists the packages by hand: one left out installs everywhere but an editable
+    checkout, and the frozen app lacks it (the MCP server did, and only the smoke test saw)."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "embeddinggemma_rag").rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
