@@ -10,16 +10,24 @@ from embeddinggemma_rag.core.chunk_store import ChunkRecord, DocumentRecord
 from embeddinggemma_rag.core.documents import SearchHit
 
 
+def _passage_json(passage: SearchHit | Citation) -> dict[str, Any]:
+    """Where a passage comes from and what it says: the same fields for a search hit and a
+    citation, which add their own around them (similarity and OCR; the citation's number)."""
+    return {
+        "path": passage.path,
+        "title": passage.title,
+        "page": passage.page,
+        "score": passage.score,
+        "text": passage.text,
+        "chunk_id": passage.chunk_id,
+        "char_start": passage.char_start,
+        "char_end": passage.char_end,
+    }
+
+
 def hit_json(hit: SearchHit) -> dict[str, Any]:
     return {
-        "path": hit.path,
-        "title": hit.title,
-        "page": hit.page,
-        "score": hit.score,
-        "text": hit.text,
-        "chunk_id": hit.chunk_id,
-        "char_start": hit.char_start,
-        "char_end": hit.char_end,
+        **_passage_json(hit),
         "similarity": hit.similarity,
         "ocr": hit.ocr,
         "page_label": hit.page_label,
@@ -27,17 +35,7 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
 
 
 def citation_json(citation: Citation) -> dict[str, Any]:
-    return {
-        "number": citation.number,
-        "path": citation.path,
-        "title": citation.title,
-        "page": citation.page,
-        "text": citation.text,
-        "chunk_id": citation.chunk_id,
-        "char_start": citation.char_start,
-        "char_end": citation.char_end,
-        "score": citation.score,
-    }
+    return {"number": citation.number, **_passage_json(citation)}
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:

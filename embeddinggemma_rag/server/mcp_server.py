@@ -34,6 +34,7 @@ from embeddinggemma_rag.core.json_forms import (
     document_json,
     hit_json,
 )
+from embeddinggemma_rag.core.search import path_prefix_bounds
 
 MAX_PASSAGES = 50  # enough for any assistant's context; more only floods it
 MAX_NEIGHBOURS = 5
@@ -138,11 +139,9 @@ class LibraryTools:
 
 
 def _is_under(path: str, folder: str) -> bool:
-    return (
-        path == folder
-        or path.startswith(folder.rstrip("/\\") + "/")
-        or (path.startswith(folder.rstrip("/\\") + "\\"))
-    )
+    """The library's own rule for a path at or under a folder (what scoped search uses)."""
+    exact, lower, upper = path_prefix_bounds(folder)
+    return path == exact or lower <= path < upper
 
 
 def _nonempty(text: str, name: str) -> str:
