@@ -7,7 +7,9 @@ on those units. Quantising every MatMul so, naively, drifts far from sentence-tr
 measured on the real weights (README, Models):
 
 1. onnxruntime's fusions (onnxscript's `ort_fusions`): RMSNorm, skip-RMSNorm and GELU as
-   single kernels. Exact. (Attention stays as MatMuls: see `_fuse`.)
+   single kernels; the rotary embedding as onnxruntime's kernel and the query heads stacked
+   against the single key/value head (`attention_rewrite`). Exact. (Attention itself stays as
+   MatMuls: see `_fuse`.)
 2. The two Dense layers of the head (768->3072->768, no bias or activation between) multiplied
    into one 768x768 matrix: 4 MB less, and exact up to float rounding.
 3. Per-channel scales moved between layers where quantisation suffers from a few large
@@ -16,10 +18,11 @@ measured on the real weights (README, Models):
    and the down projection; the embedding table's columns equalised (into the scale applied
    after the lookup).
 4. q/k/v/o, gate/up and the head: int8 weights per output channel, int8 activations.
-   The down projection, whose inputs have outliers that int8 activations cannot hold (cosine
-   0.95), keeps fp32 activations and 4-bit weights (blocks of 32, asymmetric) chosen by GPTQ
-   on calibration text instead of rounding. The embedding table: 4 bits in blocks of 256 with
-   scales that minimise each block's error instead of its largest value.
+   The down projection, whose inputs have outliers that one int8 scale per batch cannot hold
+   (cosine 0.94), keeps 4-bit weights on disk (blocks of 32, asymmetric) chosen by GPTQ on
+   calibration text instead of rounding, turned into int8 when the session loads and
+   multiplied with one int8 scale per token (`int8_down`). The embedding table: 4 bits in
+   blocks of 256 with scales that minimise each block's error instead of its largest value.
 
 AWQ and GPTQ are the published algorithms (Lin et al. 2023; Frantar et al. 2022) in a few
 lines of numpy: onnxruntime's own GPTQ and AWQ run through Intel Neural Compressor, a large
@@ -28,6 +31,7 @@ dependency for one step of a tool that never runs in the app.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Iterable
@@ -38,6 +42,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 from tokenizers import Tokenizer
+
+from models import attention_rewrite, int8_down
 
 log = logging.getLogger("int8_export")
 
@@ -71,6 +77,7 @@ def export(
         fused = work / "fused.onnx"
         _fuse(fp32_path, fused)
         model = onnx.load(str(fused))
+        _rewrite_attention(model, fp32_path)
         _merge_head(model)
         roles = _roles(model)
         stats = _calibrate(model, roles, tokenizer, list(calibration), work)
@@ -85,6 +92,7 @@ def export(
         quantized = _quantize(staged, roles, work, table.shape[1])
         for name, hessian in hessians.items():
             _write_nbits(quantized, name, *_gptq(fp32_weights[name], hessian, DOWN_BLOCK))
+        int8_down.rewrite(quantized)  # 4 bits on disk, int8 with per-token scales at run time
         _write_table(quantized, table)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         (out_path.parent / DATA_NAME).unlink(missing_ok=True)  # onnx appends to a data file
@@ -132,6 +140,16 @@ def _fuse(src: Path, dst: Path) -> None:
     common_passes.ShapeInferencePass()(model)
     log.info("fusions: %s", counts)
     ir.save(model, str(dst), external_data=dst.name + "_data")
+
+
+def _rewrite_attention(model: onnx.ModelProto, fp32_path: Path) -> None:
+    """Fused rotary embedding, query heads as rows (`attention_rewrite`); the head counts are
+    in the model folder's config.json (the graph computes its shapes at run time)."""
+    config = json.loads((fp32_path.parent.parent / "config.json").read_text(encoding="utf-8"))
+    count = attention_rewrite.rewrite(
+        model, config["num_attention_heads"], config["num_key_value_heads"]
+    )
+    log.info("attention rewritten in %d layers", count)
 
 
 def _merge_head(model: onnx.ModelProto) -> None:

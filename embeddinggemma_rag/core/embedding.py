@@ -310,6 +310,11 @@ def create_session(
     options.enable_cpu_mem_arena = memory_arena
     # Idle worker threads must not spin: the generator and the GUI share these cores.
     entries = {"session.intra_op.allow_spinning": "0", **(config or {})}
+    if "DequantizeLinear" in onnx_graph.op_types(graph):
+        # Weights stored in 4 bits and turned into int8 at load (models/int8_down.py): let
+        # constant folding run through DequantizeLinear, which onnxruntime otherwise keeps for
+        # its QDQ fusions, and which would then dequantize on every batch.
+        entries.setdefault("session.disable_quant_qdq", "1")
     for key, value in entries.items():
         options.add_session_config_entry(key, value)
     options.log_severity_level = 3

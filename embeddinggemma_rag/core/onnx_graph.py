@@ -36,6 +36,24 @@ def with_accuracy_level(graph: Path, level: int) -> bytes | None:
     return bytes(out) if changed else None
 
 
+def op_types(graph: Path) -> set[str]:
+    """The graph's operator names; empty when the file is not what this reader understands."""
+    try:
+        if graph.stat().st_size > _MAX_GRAPH_BYTES:
+            return set()
+        model = graph.read_bytes()
+        found = set()
+        for number, _, _, payload in _fields(model):
+            if number == 7 and payload is not None:
+                body = model[payload[0] : payload[1]]
+                for field, _, _, node in _fields(body):
+                    if field == 1 and node is not None:
+                        found.add(_field_bytes(body[node[0] : node[1]], 4).decode())
+    except (OSError, ValueError, IndexError, UnicodeDecodeError):
+        return set()
+    return found
+
+
 def has_nbits_matmuls(graph: Path) -> bool:
     """Whether the graph has 4-bit MatMuls, whose compute (fp32 or int8) can be chosen."""
     return with_accuracy_level(graph, 0) is not None

@@ -12,7 +12,8 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core import onnx_graph
+from embeddinggemma_rag.core.embedding import OnnxEmbedder, create_session
 from models import int8_export, real_texts
 from tests.conftest import TINY_EMBEDDING_MODEL
 
@@ -47,14 +48,19 @@ def test_the_exact_rewrites_leave_the_vectors_unchanged(
     fused = tmp_path / "fused.onnx"
     int8_export._fuse(FP32, fused)
     model = onnx.load(str(fused))
-    ops = {n.op_type for n in model.graph.node}
-    assert {"SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization"} <= ops
+    copies = [n.op_type for n in model.graph.node].count("Expand")
+    int8_export._rewrite_attention(model, FP32)
+    ops = [n.op_type for n in model.graph.node]
+    assert {"SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization"} <= set(ops)
     assert "FastGelu" in ops
+    layers = ops.count("FastGelu")  # one per MLP
+    assert ops.count("RotaryEmbedding") == 2 * layers  # queries and keys
+    # the key/value head is no longer copied for each query head
+    assert ops.count("Expand") == copies - 2 * layers
     before = len(int8_export._weight_matmuls(model))
     int8_export._merge_head(model)
     assert len(int8_export._weight_matmuls(model)) == before - 1
     roles = int8_export._roles(model)
-    layers = sum(1 for n in model.graph.node if n.op_type == "FastGelu")  # one per MLP
     assert len(roles.down) == layers and len(roles.norm_groups) == 2 * layers
     stats = int8_export._calibrate(model, roles, tokenizer, TEXTS, tmp_path)
     int8_export._awq_down(model, roles, stats)
@@ -78,7 +84,8 @@ def test_the_export_loads_in_the_app_and_stays_close_to_fp32(
     model = onnx.load(str(graph), load_external_data=False)
     ops = [n.op_type for n in model.graph.node]
     layers = ops.count("FastGelu")
-    assert ops.count("MatMulNBits") == layers  # the down projections, fp32 activations
+    assert "MatMulNBits" not in ops  # the down projections: 4-bit on disk, int8 at run time
+    assert ops.count("DynamicQuantizeMatMul") == layers
     assert ops.count("MatMulInteger") == 6 * layers + 1  # q, k, v, o, gate, up; the head
     assert "GatherBlockQuantized" in ops
     assert not int8_export._weight_matmuls(model)  # no fp32 weight left
@@ -87,6 +94,16 @@ def test_the_export_loads_in_the_app_and_stays_close_to_fp32(
     assert np.sum(quantized * _vectors(FP32, tokenizer), axis=1).min() > 0.98
     app = OnnxEmbedder(folder, threads=1).embed(TEXTS)
     assert np.sum(app * quantized, axis=1).min() > 0.999
+    # The app lets onnxruntime fold the 4-bit down weights into int8 when it loads the graph,
+    # and leaves the published graph's settings alone.
+    assert "DequantizeLinear" in onnx_graph.op_types(graph)
+    folded = create_session(graph, 1).get_session_options()
+    assert folded.get_session_config_entry("session.disable_quant_qdq") == "1"
+    published = TINY_EMBEDDING_MODEL / "onnx" / "model_q4.onnx"
+    assert "MatMulNBits" in onnx_graph.op_types(published)
+    options = create_session(published, 1).get_session_options()
+    with pytest.raises(Exception, match="disable_quant_qdq"):
+        options.get_session_config_entry("session.disable_quant_qdq")
 
 
 def test_gptq_beats_rounding_on_correlated_inputs() -> None:
@@ -150,3 +167,65 @@ def test_calibration_texts_are_not_the_reference_texts(tokenizer: Tokenizer) -> 
     for text in calibration:
         body = text.split(" | text: ", 1)[-1].split(" | query: ", 1)[-1]
         assert body and body[:200] not in early
+
+
+def test_int8_down_keeps_4_bit_weights_on_disk_and_scales_each_token(tmp_path: Path) -> None:
+    """`int8_down`: the rewritten graph stores the same 4-bit codes, folds them into int8 when
+    the session loads, and one token 30 times larger than the rest (as the end-of-text token
+    is) no longer costs the other tokens their precision, as one scale per batch would."""
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    from models import int8_down
+
+    rng = np.random.default_rng(5)
+    weight = rng.normal(size=(96, 40)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 96])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, 40])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    exported = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])  # as ours
+    quantizer = MatMulNBitsQuantizer(exported, bits=4, block_size=32, is_symmetric=False)
+    quantizer.process()
+    four_bit = quantizer.model.model
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(four_bit)
+    assert int8_down.rewrite(rewritten) == 1
+    before = {t.name: t for t in four_bit.graph.initializer}
+    after = {t.name: t for t in rewritten.graph.initializer}
+    assert after["mm_Q4.int8.codes"].raw_data == before["w_Q4"].raw_data  # the same 4-bit codes
+    assert sum(len(t.raw_data) for t in after.values()) <= sum(
+        len(t.raw_data) for t in before.values()
+    )  # no larger file: the int8 weights exist only in memory
+
+    codes, scales, zeros = (
+        numpy_helper.to_array(int8_export._initializer(four_bit, "w" + suffix))
+        for suffix in ("_Q4", "_scales", "_zero_points")
+    )
+    dequantized = int8_down.dequantize(codes, scales, zeros, 96, 40, 32)
+    x = rng.normal(size=(1, 12, 96)).astype(np.float32)
+    x[0, 11] *= 30  # the outlier token
+    exact = x @ dequantized
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.disable_quant_qdq", "1")  # as create_session
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session = ort.InferenceSession(
+        rewritten.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    ours = session.run(["y"], {"x": x})[0]
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
+    assert ops <= {"Abs", "ReduceMax", "Max", "Div", "DynamicQuantizeMatMul", "Mul"}  # folded
+
+    def error(y: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(y - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
+
+    # One uint8 scale for the whole batch, as DynamicQuantizeLinear would choose it
+    low, high = min(x.min(), 0), max(x.max(), 0)
+    step = (high - low) / 255
+    per_batch = (np.round((x - low) / step) * step + low) @ dequantized
+    assert error(per_batch)[0, :11].max() > 0.05  # the case is a real one
+    assert error(ours).max() < 0.02  # every token, the outlier's neighbours included
