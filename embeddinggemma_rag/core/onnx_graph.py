@@ -48,7 +48,9 @@ def op_types(graph: Path) -> set[str]:
                 body = model[payload[0] : payload[1]]
                 for field, _, _, node in _fields(body):
                     if field == 1 and node is not None:
-                        found.add(_field_bytes(body[node[0] : node[1]], 4).decode())
+                        op_type = _field_bytes(body[node[0] : node[1]], 4)
+                        if op_type is not None:
+                            found.add(op_type.decode())
     except (OSError, ValueError, IndexError, UnicodeDecodeError):
         return set()
     return found
