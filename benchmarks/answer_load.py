@@ -4,7 +4,8 @@ A user's machine is rarely idle: an ingest, a browser, a build. llama.cpp's Open
 spin while they wait for each other, and on a shared core they spin against that work. This
 section answers the same prompt (the app's own, at the default size) with
 - `in-process`: llama-cpp-python as a library normally runs (OpenMP's default waiting), and
-- `app`: the app's `ProcessChatModel` (its own process, passive waiting),
+- `app`: the app's `ProcessChatModel` (its own process, a short spin, as many threads as
+  other programs leave cores free: `core/cpu_share.py`),
 each at 1 and 2 threads, on an idle machine and beside one competing CPU-bound job of two
 threads, and reports time to first token and tokens/s. Each variant runs in a fresh process,
 since OpenMP reads its wait policy once, when it loads.
@@ -93,7 +94,7 @@ def _start_burner() -> subprocess.Popen[bytes]:
 
 
 def _measure(model: Path, variant: str, threads: int) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.answer_load", str(model), variant, str(threads)],
         capture_output=True,

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from embeddinggemma_rag.core.generation import LlamaGenerator
 
 READY = "ready"
+# libgomp's spins before a waiting thread sleeps (its default: 300,000, or none with
+# OMP_WAIT_POLICY=PASSIVE). Measured with SmolLM2 on two cores, README Answers.
+GOMP_SPINCOUNT = "3000"
 # One request is a tuple whose first item names it; replies likewise.
 #   ("count", text) -> ("ok", int)        ("count_chat", messages) -> ("ok", int)
 #   ("threads", n) -> ("ok", None)         ("forget",) -> ("ok", None)
@@ -40,22 +43,27 @@ def serve(
     """Entry point of the child (module level, so that spawn and frozen apps can import it)."""
     # Ctrl+C in a terminal reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # llama.cpp's OpenMP threads spin while they wait for each other. On a core shared with
-    # other work (an ingest, a browser) they spin against it: 3.3 tokens/s instead of 43 was
-    # measured with one competing job. Passive waiting costs nothing measurable when idle.
-    # It must be set before the OpenMP runtime loads with llama.cpp's library.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # llama.cpp's OpenMP threads wait for each other at every step of a token. Spinning for
+    # ever (an OpenMP default) starves other work on a shared core, and them with it: 3.3
+    # tokens/s instead of 43 beside an ingest; waiting passively costs 60 % on an idle
+    # machine (25 against 65 tokens/s with SmolLM2 on two cores). A short spin keeps the
+    # idle speed, and the thread count follows the cores other programs leave free
+    # (CoreShare). Both must be set before the OpenMP runtime loads with llama.cpp.
+    os.environ.setdefault("GOMP_SPINCOUNT", GOMP_SPINCOUNT)
     if setup_module:  # tests only: e.g. a module that makes the next answer crash
         import importlib
 
         importlib.import_module(setup_module)
 
     from embeddinggemma_rag.core.cancel import CancelToken
+    from embeddinggemma_rag.core.cpu_share import CoreShare
     from embeddinggemma_rag.core.errors import ModelError
     from embeddinggemma_rag.core.generation import LlamaGenerator
 
     try:
-        model = LlamaGenerator(Path(model_path), context_tokens, threads, seed)
+        share = CoreShare()
+        share.follow()
+        model = LlamaGenerator(Path(model_path), context_tokens, threads, seed, core_share=share)
     except ModelError as error:
         connection.send(("error", error.reason))
         return

@@ -8,12 +8,14 @@ import io
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from embeddinggemma_rag.core import model_files, paths
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
+from embeddinggemma_rag.core.cpu_share import CoreShare
 from embeddinggemma_rag.core.errors import ModelError
 
 Message = dict[str, str]
@@ -22,6 +24,7 @@ CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 # llama-cpp-python from swapping in a built-in format it "guesses" from the template, so what
 # we count in `count_chat_tokens` is exactly what the model is given.
 _METADATA_FORMAT = "chat_template.default"
+THREAD_CHECK_S = 0.5  # how often a streaming answer re-counts the cores others leave free
 
 
 class ChatModel(Protocol):
@@ -62,11 +65,17 @@ class LlamaGenerator:
         context_tokens: int = 2048,
         threads: int | None = None,
         seed: int = 0,
+        core_share: CoreShare | None = None,
     ) -> None:
         self.model_path = model_files.locate_generator_model(model_path)
         self.context_tokens = context_tokens
         self.seed = seed
         threads = threads or paths.physical_cores()
+        # With a CoreShare, `threads` is a cap: fewer are used while other programs keep
+        # cores busy (the answer process; in process, llama-cpp-python's own behaviour).
+        self._core_share = core_share
+        self._max_threads = threads
+        self._threads = threads
         self._llama = _load(
             self.model_path,
             n_ctx=context_tokens,
@@ -92,11 +101,22 @@ class LlamaGenerator:
         low_level.llama_set_abort_callback(self._llama.ctx, self._abort, None)
 
     def set_threads(self, threads: int) -> None:
-        """Threads for the next answers (prompt reading and writing alike)."""
+        """Threads for the next answers (prompt reading and writing alike); with a CoreShare,
+        the most that are used."""
+        with self._lock:
+            self._max_threads = threads
+            self._use_threads(threads)
+
+    def _use_threads(self, threads: int) -> None:
         from llama_cpp import llama_cpp as low_level
 
-        with self._lock:
+        if threads != self._threads:
             low_level.llama_set_n_threads(self._llama.ctx, threads, threads)
+            self._threads = threads
+
+    def _follow_spare_cores(self) -> None:
+        if self._core_share is not None:
+            self._use_threads(self._core_share.threads_for_now(self._max_threads))
 
     def forget_prompt(self) -> None:
         """Drop the cached prompt, so the next answer reads its prompt from the start
@@ -137,6 +157,8 @@ class LlamaGenerator:
     ) -> Iterator[str]:
         if cancel.cancelled:
             return
+        self._follow_spare_cores()
+        checked = time.monotonic()
         chunks: Any = self._llama.create_chat_completion(
             messages=self._adapt(messages),  # type: ignore[arg-type]
             max_tokens=max_tokens,
@@ -162,6 +184,9 @@ class LlamaGenerator:
                 if text:
                     guard.add(text)
                     yield text
+                if time.monotonic() - checked >= THREAD_CHECK_S:
+                    self._follow_spare_cores()  # between two tokens: no decode is running
+                    checked = time.monotonic()
         finally:
             chunks.close()  # ends llama-cpp-python's generator: no further decoding
 
