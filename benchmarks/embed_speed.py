@@ -14,6 +14,7 @@ from benchmarks.common import (
     Section,
     ensure_embedding_model,
     fmt_rate,
+    int8_matmul_peak_macs,
     load_average,
     log,
     matmul_peak_macs,
@@ -69,8 +70,10 @@ def run(ctx: Context) -> Section:
     gguf = peers.llama_cpp_model("Q8_0")
     engines = {name: EngineProcess(spec) for name, spec in specs.items()}
     peak = matmul_peak_macs()
+    int8_peak = int8_matmul_peak_macs(ctx.threads)
     section.details.update(
         matmul_peak_gmacs=round(peak / 1e9, 1),
+        int8_matmul_peak_gmacs=round(int8_peak / 1e9, 1),
         load_seconds={n: round(e.load_seconds, 2) for n, e in engines.items()},
         peer_models=peers.describe(),
         gguf=str(gguf) if gguf else "conversion failed: see bench-results/cache/peers",
@@ -126,7 +129,7 @@ def run(ctx: Context) -> Section:
             for engine in single.values():
                 engine.close()
     section.details["same_weights"] = peers.same_weights_check(ctx.threads)
-    _rows(section, results)
+    _rows(section, results, int8_peak)
     return section
 
 
@@ -161,6 +164,7 @@ def _measure(
             "seconds": [round(t, 3) for t in times[name]],
             "tokens": counted[name],
             "efficiency": round(macs / peak, 3),
+            "macs_per_s": round(macs),
         }
     reference = vectors.get("sentence-transformers")
     if reference is not None:
@@ -175,14 +179,15 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
-def _rows(section: Section, results: dict[str, dict[str, Any]]) -> None:
+def _rows(section: Section, results: dict[str, dict[str, Any]], int8_peak: float) -> None:
     for tokens, result in results.items():
         app = result["app"]["tokens_per_s"]
         st = result["sentence-transformers"]["tokens_per_s"]
         goal_size = tokens.isdigit() and int(tokens) in GOAL_SIZES
         section.add(
             f"embed {tokens} tok/input vs sentence-transformers",
-            f"{fmt_rate(app, 'tok/s')} ({result['app']['efficiency']:.0%} of peak)",
+            f"{fmt_rate(app, 'tok/s')} ({result['app']['efficiency']:.0%} of the fp32 peak, "
+            f"{result['app']['macs_per_s'] / int8_peak:.0%} of the int8 peak)",
             f"{fmt_rate(st, 'tok/s')} ({result['sentence-transformers']['efficiency']:.0%})",
             app / st,
             "≥ 2×" if goal_size else "",
