@@ -10,6 +10,10 @@ each at 1 and 2 threads, on an idle machine and beside one competing CPU-bound j
 threads, and reports time to first token and tokens/s. Each variant runs in a fresh process,
 since OpenMP reads its wait policy once, when it loads.
 
+A last row asks through `Engine.ask` while the same engine ingests a folder, the case of a
+person asking while their documents are indexed: the ingest steps aside at its next batch
+(`core/answer_priority.py`).
+
 It uses the real SmolLM2-135M-Instruct when `../shared/real-models/fetch.sh` has fetched it,
 else the generated full-size Gemma-3-1B.
 """
@@ -18,9 +22,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import Context, Section, ensure_chat_model, load_average, log, median
 
@@ -44,6 +53,12 @@ _BURNER = (
 )
 # Python threads share the GIL: two burner *processes* keep two cores busy.
 _BURNERS = 2
+_INGEST_FILES = 300  # about 3,000 chunks: minutes of embedding, far longer than the answers
+_OWN_INGEST_QUESTIONS = [
+    "What does the text say about the boiler?",
+    "Which clause mentions the invoice?",
+    "What happens to the kettle in winter?",
+]
 
 
 def chat_model() -> Path:
@@ -72,6 +87,9 @@ def run(ctx: Context) -> Section:
             for burner in burners:
                 burner.kill()
                 burner.wait()
+    own = _measure_own_ingest(model, ctx.threads)
+    results["app|beside its own ingest"] = own
+    log(f"beside its own ingest: {own}")
     section.details.update(model=str(model), results=results)
     for variant in ("in-process", "app"):
         for threads in (1, 2):
@@ -86,7 +104,93 @@ def run(ctx: Context) -> Section:
                 goal=f"busy >= idle / {GOAL_SLOWDOWN:g}" if variant == "app" else "",
                 met=slowdown <= GOAL_SLOWDOWN if variant == "app" else None,
             )
+    section.add(
+        f"app, {ctx.threads} thread(s), Engine.ask while the same engine ingests: tokens/s "
+        "idle / ingesting, first token idle / ingesting",
+        f"{own['idle_rate']:.1f} / {own['busy_rate']:.1f} tok/s, "
+        f"{own['idle_ttft']:.2f} / {own['busy_ttft']:.2f} s",
+        ratio=own["busy_rate"] / own["idle_rate"],
+        goal=f"busy >= idle / {GOAL_SLOWDOWN:g}",
+        met=own["idle_rate"] / own["busy_rate"] <= GOAL_SLOWDOWN,
+    )
     return section
+
+
+def _measure_own_ingest(model: Path, threads: int) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.answer_load", str(model), "own-ingest", str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _answers_beside_own_ingest(model: Path, threads: int) -> dict[str, float]:
+    """In a fresh process: answers through Engine.ask on an idle engine, then while the
+    same engine ingests a folder of generated prose."""
+    from benchmarks.common import ensure_embedding_model
+    from benchmarks.corpus import prose
+    from embeddinggemma_rag.core.cancel import CancelToken
+    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="bench-own-ingest-") as tmp:
+        docs = Path(tmp) / "docs"
+        docs.mkdir()
+        rng = random.Random(5)
+        for n in range(_INGEST_FILES):
+            (docs / f"note-{n:03}.md").write_text(f"# Note {n}\n\n{prose(rng, 6_000)}\n")
+        settings = Settings(
+            data_dir=Path(tmp) / "library",
+            embedding_model=ensure_embedding_model(),
+            generator_model=model,
+            threads=threads,
+        )
+        engine = Engine(settings)
+        engine.relevance_threshold = -1.0  # generated prose: answer whatever is found
+        try:
+            engine.ingest([docs / "note-000.md"])
+            _timed_ask(engine, "What is the first note about?")  # loads the answer model
+            idle = [_timed_ask(engine, q) for q in _OWN_INGEST_QUESTIONS]
+            cancel = CancelToken()
+            embedding = threading.Event()
+
+            def ingest() -> None:
+                engine.ingest(
+                    [docs],
+                    cancel,
+                    on_progress=lambda p: embedding.set() if p.chunks_done else None,
+                )
+
+            worker = threading.Thread(target=ingest)
+            worker.start()
+            try:
+                embedding.wait(120)
+                busy = []
+                for question in _OWN_INGEST_QUESTIONS:
+                    time.sleep(2.0)  # the ingest back at full speed between questions
+                    busy.append(_timed_ask(engine, question + " Say more."))
+            finally:
+                cancel.cancel()
+                worker.join()
+        finally:
+            engine.close()
+    return {
+        "idle_ttft": median([r["ttft"] for r in idle]),
+        "idle_rate": median([r["rate"] for r in idle]),
+        "busy_ttft": median([r["ttft"] for r in busy]),
+        "busy_rate": median([r["rate"] for r in busy]),
+    }
+
+
+def _timed_ask(engine: Any, question: str) -> dict[str, float]:
+    engine.generator.forget_prompt()  # every answer reads its prompt from the start
+    stamps: list[float] = []
+    answer = engine.ask(question, on_token=lambda _: stamps.append(time.perf_counter()))
+    rate = (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9) if len(stamps) > 1 else 0.0
+    return {"ttft": answer.seconds_to_first_token or float("nan"), "rate": rate}
 
 
 def _start_burner() -> subprocess.Popen[bytes]:
@@ -125,4 +229,7 @@ def _one_answer(model: Path, variant: str, threads: int) -> dict[str, float]:
 
 if __name__ == "__main__":
     path, kind, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    print(json.dumps(_one_answer(Path(path), kind, count)))
+    if kind == "own-ingest":
+        print(json.dumps(_answers_beside_own_ingest(Path(path), count)))
+    else:
+        print(json.dumps(_one_answer(Path(path), kind, count)))

@@ -35,9 +35,11 @@ class ScriptedGenerator:
         self.yielded = 0
         self.closed = False
         self.threads: list[int] = []
+        self.fresh: list[bool] = []
 
-    def set_threads(self, threads: int) -> None:
+    def set_threads(self, threads: int, *, fresh: bool = False) -> None:
         self.threads.append(threads)
+        self.fresh.append(fresh)
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

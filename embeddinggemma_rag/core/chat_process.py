@@ -78,10 +78,10 @@ class ProcessChatModel:
     def count_chat_tokens(self, messages: Sequence[Message]) -> int:
         return int(self._call(("count_chat", [dict(m) for m in messages])))
 
-    def set_threads(self, threads: int) -> None:
-        if threads != self._threads:
+    def set_threads(self, threads: int, *, fresh: bool = False) -> None:
+        if threads != self._threads or fresh:
             self._threads = threads
-            self._call(("threads", threads))
+            self._call(("threads", threads, fresh))
 
     def forget_prompt(self) -> None:
         """Drop the child's cached prompt (benchmarks: every round cold)."""

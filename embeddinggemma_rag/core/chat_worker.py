@@ -25,7 +25,7 @@ READY = "ready"
 GOMP_SPINCOUNT = "3000"
 # One request is a tuple whose first item names it; replies likewise.
 #   ("count", text) -> ("ok", int)        ("count_chat", messages) -> ("ok", int)
-#   ("threads", n) -> ("ok", None)         ("forget",) -> ("ok", None)
+#   ("threads", n, fresh) -> ("ok", None)         ("forget",) -> ("ok", None)
 #   ("chat", messages, max_tokens, temperature) ->
 #   ("piece", text)... then ("end", None)  any failure -> ("error", ModelError reason)
 #   None or a closed pipe: return.
@@ -99,7 +99,7 @@ def _handle(
         model.forget_prompt()
         connection.send(("ok", None))
     elif kind == "threads":
-        model.set_threads(int(request[1]))
+        model.set_threads(int(request[1]), fresh=bool(request[2]))
         connection.send(("ok", None))
     elif kind == "chat":
         _, messages, max_tokens, temperature = request

@@ -58,6 +58,15 @@ class CoreShare:
 
         threading.Thread(target=sample, name="core-share", daemon=True).start()
 
+    def forget(self) -> None:
+        """Measure from now on: the busy cores of the last moments were the app's own work,
+        which has stopped (an ingest stepping aside for an answer)."""
+        with self._lock:
+            now = self._read()
+            if now is not None:
+                self._last = now
+            self._others = self._window_others = 0.0
+
     def threads_for_now(self, cap: int) -> int:
         """Threads to use now, between 1 and `cap`: the cores other programs left free."""
         with self._lock:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddinggemma_rag.core import paths
+from embeddinggemma_rag.core.answer_priority import AnswerPriority
 from embeddinggemma_rag.core.answer_types import Answer, Turn
 from embeddinggemma_rag.core.answering import (
     RELEVANCE_THRESHOLD,
@@ -39,6 +40,9 @@ from embeddinggemma_rag.core.settings import Settings
 
 EMBEDDING_MODEL_DIR_NAME = "embeddinggemma-300m-q4"
 GENERATOR_MODEL_FILE_NAME = "gemma-3-1b-it-Q4_K_M.gguf"
+# How long an answer waits for a running ingest to reach its next batch (1,024 tokens: about
+# 0.3 s on two cores) before it starts anyway, on fewer threads.
+INGEST_STEP_ASIDE_S = 1.0
 
 EmbedderFactory = Callable[[Settings], OnnxEmbedder]
 GeneratorFactory = Callable[[Settings], ChatModel]
@@ -107,6 +111,7 @@ class Engine:
         self._generator_factory = generator_factory
         self._generator: ChatModel | None = None
         self._answer_lock = threading.Lock()  # one llama.cpp context: one answer at a time
+        self._priority = AnswerPriority()  # an ingest steps aside while an answer runs
         # Random-weight test models give meaningless cosines, so tests and the self-test lower it.
         self.relevance_threshold = RELEVANCE_THRESHOLD
 
@@ -178,7 +183,14 @@ class Engine:
         library, embedder, parser = self.library, self.embedder, self._parser_worker()
         with self._ingest_lock:
             ingestor = Ingestor(
-                library, embedder, parser, self.settings, on_progress, on_file, cancel
+                library,
+                embedder,
+                parser,
+                self.settings,
+                on_progress,
+                on_file,
+                cancel,
+                self._priority,
             )
             return ingestor.run(list(roots))
 
@@ -232,24 +244,33 @@ class Engine:
     ) -> Answer:
         """Answer from the library's passages, streaming the text to `on_token` (answering.py)."""
         started = time.monotonic()
-        hits = self.search(retrieval_query(question, history), k=k, scope=scope)
-        cancel.raise_if_cancelled()
-        options = AnswerOptions(
-            max_answer_tokens=self.settings.max_answer_tokens,
-            temperature=self.settings.temperature,
-            relevance_threshold=self.relevance_threshold,
-        )
-        with self._answer_lock:
-            return answer_question(
-                question, hits, history, self._answer_model, options, cancel, on_token, started
+        with self._priority.answering():  # a running ingest waits at its next batch
+            hits = self.search(retrieval_query(question, history), k=k, scope=scope)
+            cancel.raise_if_cancelled()
+            options = AnswerOptions(
+                max_answer_tokens=self.settings.max_answer_tokens,
+                temperature=self.settings.temperature,
+                relevance_threshold=self.relevance_threshold,
             )
+            with self._answer_lock:
+                return answer_question(
+                    question, hits, history, self._answer_model, options, cancel, on_token, started
+                )
 
     def _answer_model(self) -> ChatModel:
         generator = self.generator
-        # llama.cpp's threads spin-wait for each other, so beside an ingest that keeps the
-        # cores busy two threads wrote 5-10x slower than one (README, Answers).
         threads = self.settings.threads
-        generator.set_threads(max(1, threads // 2) if self._ingest_lock.locked() else threads)
+        if not self._ingest_lock.locked():
+            generator.set_threads(threads)
+        elif self._priority.wait_for_ingest_to_step_aside(INGEST_STEP_ASIDE_S):
+            # The cores this ingest kept busy a moment ago are free: the answer process must
+            # not count that past load against the answer (core/cpu_share.py).
+            generator.set_threads(threads, fresh=True)
+        else:
+            # The ingest is still inside one long step (a parse, say): llama.cpp's threads
+            # wait for each other, and beside busy cores two threads wrote 5-10x slower than
+            # one (README, Answers).
+            generator.set_threads(max(1, threads // 2))
         return generator
 
     def passage(self, chunk_id: int, neighbours: int = 1) -> list[ChunkRecord]:

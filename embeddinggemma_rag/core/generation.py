@@ -32,7 +32,10 @@ class ChatModel(Protocol):
 
     context_tokens: int
 
-    def set_threads(self, threads: int) -> None: ...
+    def set_threads(self, threads: int, *, fresh: bool = False) -> None:
+        """`fresh`: the app's own work that kept the cores busy has just stopped, so the
+        load of the last moments is not another program's."""
+        ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -100,10 +103,12 @@ class LlamaGenerator:
 
         low_level.llama_set_abort_callback(self._llama.ctx, self._abort, None)
 
-    def set_threads(self, threads: int) -> None:
+    def set_threads(self, threads: int, *, fresh: bool = False) -> None:
         """Threads for the next answers (prompt reading and writing alike); with a CoreShare,
-        the most that are used."""
+        the most that are used, and with `fresh` it measures other programs from now on."""
         with self._lock:
+            if fresh and self._core_share is not None:
+                self._core_share.forget()
             self._max_threads = threads
             self._use_threads(threads)
 

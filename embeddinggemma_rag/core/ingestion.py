@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embeddinggemma_rag.core.answer_priority import AnswerPriority
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken, Progress
 from embeddinggemma_rag.core.chunk_store import DocumentRecord
 from embeddinggemma_rag.core.chunking import chunk_document, fit_title
@@ -76,6 +77,7 @@ class IngestReport:
     # parser), "chunk" (tokenizer counts and splitting), "embed", "store" (SQLite and the
     # vector index). The benchmarks report them apart, so a speed-up is seen where it is.
     phase_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    seconds_waiting_for_answers: float = 0.0  # stepped aside while the person's answers ran
 
     def by_status(self) -> dict[str, int]:
         counts = {status.value: 0 for status in FileStatus}
@@ -123,6 +125,7 @@ class Ingestor:
         on_progress: Callable[[IngestProgress], None] | None = None,
         on_file: Callable[[FileOutcome], None] | None = None,
         cancel: CancelToken = NEVER_CANCELLED,
+        priority: AnswerPriority | None = None,
     ) -> None:
         self.library = library
         self.embedder = embedder
@@ -131,6 +134,7 @@ class Ingestor:
         self.on_progress = on_progress or (lambda _: None)
         self.on_file = on_file or (lambda _: None)
         self.cancel = cancel
+        self.priority = priority
         self.report = IngestReport()
         self._pending: list[_Pending] = []
         self._pending_tokens = 0
@@ -156,6 +160,7 @@ class Ingestor:
             with self._timed("walk"):
                 files = self._walk(roots)
             for path in files:
+                self._give_way_to_answers()
                 self.cancel.raise_if_cancelled()
                 self._current = str(path)
                 self._ingest_file_safely(path)
@@ -305,6 +310,7 @@ class Ingestor:
             share = progress.done / progress.total if progress.total else 0.0
             self._work_done = work_before + work_here * share
             self._progress(chunks_done=done_before + progress.done)
+            self._give_way_to_answers()  # between two batches: the cores are free now
 
         with self._timed("embed"):
             vectors = self.embedder.embed(inputs, self.cancel, on_batch)
@@ -319,6 +325,16 @@ class Ingestor:
             offset += count
             self.report.chunks_embedded += count
             self._record(item.record, embedded=True)
+
+    def _give_way_to_answers(self) -> None:
+        """Wait while the person's question is answered (core/answer_priority.py)."""
+        if self.priority is None or not self.priority.answer_running:
+            return
+        step, self._step = self._step, "paused while an answer is written"
+        self._progress()
+        self.report.seconds_waiting_for_answers += self.priority.wait_for_answers(self.cancel)
+        self._step = step
+        self._progress()
 
     def _on_parse_step(self, message: str) -> None:
         self._step = message

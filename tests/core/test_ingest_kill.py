@@ -62,7 +62,9 @@ def snapshot(data_dir: Path) -> tuple[dict[str, int], list[list[str]]]:
 def test_kill_during_ingest_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     folder = make_corpus(tmp_path / "corpus")
     reference_dir = tmp_path / "reference"
+    started = time.monotonic()
     done = subprocess.run(ingest_command(reference_dir, folder), capture_output=True, text=True)
+    whole = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     reference = snapshot(reference_dir)
     assert len(reference[0]) == 40
@@ -74,7 +76,9 @@ def test_kill_during_ingest_then_resume_matches_an_uninterrupted_run(tmp_path: P
         process = subprocess.Popen(
             ingest_command(killed_dir, folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.8, 3.0))
+        # Within the time an uninterrupted run took (start-up included), so the kill lands
+        # mid-ingest on a fast machine as on a slow one; fixed seconds let it finish first.
+        time.sleep(rng.uniform(0.5, 0.95) * whole)
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             kills += 1

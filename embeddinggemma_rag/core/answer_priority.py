@@ -1,0 +1,67 @@
+"""Answers before indexing: an ingest steps aside at its next batch while an answer is written.
+
+A person who asks while a folder is being indexed is waiting for that answer; the ingest can
+wait a few seconds. On two cores, llama.cpp beside the app's own embedding wrote a third of
+its idle speed (README, Answers); with the ingest stepped aside it writes at full speed. The
+ingest waits between embedding batches (under half a second of work on two cores), so an
+answer starts almost at once, and never longer than `MAX_WAIT_S` per answer, so a stuck
+answer cannot stall indexing for good.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from embeddinggemma_rag.core.cancel import CancelToken
+
+MAX_WAIT_S = 120.0  # an answer of 384 tokens takes 5-30 s; past this the ingest goes on
+_POLL_S = 0.1  # how often a waiting ingest looks at its cancel token
+
+
+class AnswerPriority:
+    """Shared by an engine's answers and its ingests."""
+
+    def __init__(self, max_wait_s: float = MAX_WAIT_S) -> None:
+        self.max_wait_s = max_wait_s
+        self._answers = 0
+        self._changed = threading.Condition()
+        self._ingest_waiting = threading.Event()
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around an answer (its retrieval included): ingests wait while it runs."""
+        with self._changed:
+            self._answers += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._answers -= 1
+                self._changed.notify_all()
+
+    @property
+    def answer_running(self) -> bool:
+        return self._answers > 0
+
+    def wait_for_answers(self, cancel: CancelToken) -> float:
+        """Block an ingest while answers run (at most `max_wait_s`, or until cancelled);
+        returns the seconds waited."""
+        started = time.monotonic()
+        deadline = started + self.max_wait_s
+        with self._changed:
+            if not self._answers:
+                return 0.0
+            self._ingest_waiting.set()
+            try:
+                while self._answers and not cancel.cancelled and time.monotonic() < deadline:
+                    self._changed.wait(_POLL_S)
+            finally:
+                self._ingest_waiting.clear()
+        return time.monotonic() - started
+
+    def wait_for_ingest_to_step_aside(self, timeout: float) -> bool:
+        """True once an ingest is waiting for the answers (within `timeout` seconds)."""
+        return self._ingest_waiting.wait(timeout)
