@@ -73,6 +73,9 @@ def test_answers_the_same_as_the_in_process_model(model: ProcessChatModel) -> No
         local.close()
     assert expected and answer(model) == expected
     assert answer(model) == expected  # the kept context (prompt cache) changes nothing
+    model.set_threads(2, fresh=True)  # as when an ingest steps aside: same answer, no error
+    model.set_threads(1, fresh=True)
+    assert answer(model) == expected
 
 
 def test_a_segfault_mid_answer_costs_that_answer_only(

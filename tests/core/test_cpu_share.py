@@ -95,6 +95,15 @@ def test_a_blip_costs_no_thread_but_a_lasting_load_does(machine: FakeMachine) ->
     assert share.threads_for_now(2) == 2
 
 
+def test_forget_drops_the_load_of_the_apps_own_work_that_stopped(machine: FakeMachine) -> None:
+    share = CoreShare(machine.stat)
+    machine.run(1.0, others=1.8, ours=0.0)  # the app's ingest, another process's threads
+    share.forget()  # ... which has just stepped aside for an answer
+    assert share.threads_for_now(2) == 2
+    machine.run(0.5, others=1.8, ours=0.0)  # a neighbour that really goes on is seen again
+    assert share.threads_for_now(2) == 1
+
+
 def test_the_sampler_keeps_the_figure_fresh_between_answers(machine: FakeMachine) -> None:
     """A long busy spell followed by a quiet quarter second: the next answer gets every
     thread, where one window since the last answer would have averaged in the busy spell."""
@@ -133,6 +142,10 @@ def test_an_answer_follows_the_spare_cores() -> None:
         def __init__(self) -> None:
             self.answer = 1
             self.caps: list[int] = []
+            self.forgotten = 0
+
+        def forget(self) -> None:
+            self.forgotten += 1
 
         def threads_for_now(self, cap: int) -> int:
             self.caps.append(cap)
@@ -152,5 +165,8 @@ def test_an_answer_follows_the_spare_cores() -> None:
         model.set_threads(1)  # the engine's cap (an ingest running) still wins
         assert list(model.stream_chat(messages, 3, 0.2, CancelToken()))
         assert told.caps[-1] == 1 and low_level.llama_n_threads(ctx) == 1
+        assert told.forgotten == 0
+        model.set_threads(2, fresh=True)  # the app's ingest stepped aside for this answer
+        assert told.forgotten == 1
     finally:
         model.close()
