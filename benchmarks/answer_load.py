@@ -87,7 +87,7 @@ def run(ctx: Context) -> Section:
             for burner in burners:
                 burner.kill()
                 burner.wait()
-    own = _measure_own_ingest(model, ctx.threads)
+    own = _measure(model, "own-ingest", ctx.threads)
     results["app|beside its own ingest"] = own
     log(f"beside its own ingest: {own}")
     section.details.update(model=str(model), results=results)
@@ -114,17 +114,6 @@ def run(ctx: Context) -> Section:
         met=own["idle_rate"] / own["busy_rate"] <= GOAL_SLOWDOWN,
     )
     return section
-
-
-def _measure_own_ingest(model: Path, threads: int) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.answer_load", str(model), "own-ingest", str(threads)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def _answers_beside_own_ingest(model: Path, threads: int) -> dict[str, float]:

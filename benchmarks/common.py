@@ -178,11 +178,17 @@ def matmul_peak_macs() -> float:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    a @ b  # warm-up: BLAS threads start, pages fault in
+    return _macs_per_second(lambda: a @ b, n)
+
+
+def _macs_per_second(product: Callable[[], object], n: int) -> float:
+    """n³ over the best of five runs of an n x n matrix `product`, after one warm-up run
+    (threads start, pages fault in, weights are packed)."""
+    product()
     best = float("inf")
     for _ in range(5):
         started = time.perf_counter()
-        a @ b
+        product()
         best = min(best, time.perf_counter() - started)
     return n**3 / best
 
@@ -217,13 +223,7 @@ def int8_matmul_peak_macs(threads: int) -> float:
         model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
     a = rng.standard_normal((n, n), dtype=np.float32)
-    session.run(None, {"a": a})
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        session.run(None, {"a": a})
-        best = min(best, time.perf_counter() - started)
-    return n**3 / best
+    return _macs_per_second(lambda: session.run(None, {"a": a}), n)
 
 
 def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
