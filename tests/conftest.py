@@ -15,11 +15,7 @@ TINY_EMBEDDING_MODEL = TEST_MODELS / "tiny-embeddinggemma"
 TINY_CHAT_MODEL = TEST_MODELS / "tiny-chat.gguf"
 
 
-@pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Settings, models and library default to throw-away folders for every test."""
-    root = tmp_path_factory.mktemp("user")
-    saved = dict(os.environ)
+def _point_user_dirs_at(root: Path) -> None:
     os.environ["EMBEDDINGGEMMA_RAG_CONFIG_DIR"] = str(root / "config")
     os.environ["EMBEDDINGGEMMA_RAG_MODELS_DIR"] = str(root / "models")
     os.environ["EMBEDDINGGEMMA_RAG_DATA_DIR"] = str(root / "library")
@@ -27,6 +23,27 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     for name in ("EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL", "EMBEDDINGGEMMA_RAG_GENERATOR_MODEL"):
         os.environ.pop(name, None)
     os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_dirs_for_shared_fixtures(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Module- and session-scoped fixtures are set up before any test's own folders exist:
+    they get throw-away folders too (they once wrote the tiny model's compute choice into
+    the real user cache)."""
+    saved = dict(os.environ)
+    _point_user_dirs_at(tmp_path_factory.mktemp("shared-user"))
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Settings, models and library default to throw-away folders for every test."""
+    saved = dict(os.environ)
+    _point_user_dirs_at(tmp_path_factory.mktemp("user"))
     yield
     os.environ.clear()
     os.environ.update(saved)

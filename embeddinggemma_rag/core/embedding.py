@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import hashlib
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -105,6 +106,31 @@ class OnnxEmbedder:
             level = INT8_ACCURACY_LEVEL if accuracy_level == AUTO else accuracy_level
             assert level is None or isinstance(level, int)
             self.session = create_session(self.files.graph, threads, accuracy_level=level)
+        self._threads = threads
+
+    @property
+    def compute_way(self) -> str | None:
+        """Which of `compute_choice.CANDIDATES` this embedder runs; None when it was not
+        chosen by measurement (a graph without 4-bit MatMuls, or a level forced by a caller)."""
+        return self.compute.label if self.compute is not None else None
+
+    def use_compute_way(self, label: str) -> bool:
+        """Run the graph the way `label` names from now on; False when that is not one of
+        this embedder's ways (nothing changes then).
+
+        The two ways give slightly different vectors (cosine about 0.999), enough to swap
+        two near-equal passages. A library's passages were embedded one way, so its
+        questions must be too, even when this machine's measurement now prefers the other
+        (a cleared cache, a new onnxruntime, a noisy first measurement)."""
+        if self.compute is None or label not in compute_choice.CANDIDATES:
+            return False
+        if label != self.compute.label:
+            level = compute_choice.CANDIDATES[label]
+            self.session = create_session(self.files.graph, self._threads, accuracy_level=level)
+            self.compute = dataclasses.replace(
+                self.compute, label=label, accuracy_level=level, measured_now=False
+            )
+        return True
 
     def _timing_sample(self) -> dict[str, np.ndarray]:
         """A batch of real text the size of an ingest's, to time this CPU's kernels on."""

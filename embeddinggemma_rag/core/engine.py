@@ -73,6 +73,23 @@ def default_generator(settings: Settings) -> ChatModel:
     )
 
 
+def embed_as_the_library_does(library: Library, embedder: OnnxEmbedder) -> None:
+    """Questions are embedded the way the library's passages were, and an empty library
+    takes the way this machine measured fastest (core/compute_choice.py).
+
+    The measurement is remembered per machine, not per library, and can change (a cleared
+    cache, a new onnxruntime, a first measurement on a busy machine): the library's own
+    record is what keeps its passages and its questions comparable."""
+    way = getattr(embedder, "compute_way", None)
+    if way is None:
+        return  # one way only (an fp32 graph, a forced level, a test double)
+    recorded = library.embedding_way()
+    stored_vectors = library.counts()[1] > 0
+    if recorded not in (None, way) and stored_vectors and embedder.use_compute_way(recorded):
+        return
+    library.record_embedding_way(way)
+
+
 @dataclass(frozen=True)
 class LibraryStatus:
     documents: list[DocumentRecord]
@@ -135,6 +152,7 @@ class Engine:
                     embedder.model_id,
                     read_only=self.read_only,
                 )
+                embed_as_the_library_does(self._library, embedder)
             return self._library
 
     def follow_library(self) -> bool:

@@ -44,6 +44,8 @@ from embeddinggemma_rag.core.vector_index import FaissIndex
 DB_NAME = "library.sqlite3"
 INDEX_NAME = "vectors.faiss"
 SIDECAR_NAME = "vectors.json"
+# Meta key: which way (compute_choice.CANDIDATES) the stored vectors were computed.
+EMBEDDING_WAY_KEY = "embedding_compute"
 _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -303,6 +305,17 @@ class Library:
             store.add_source(source)
         store.close()
         return aside
+
+    @_database_errors
+    def embedding_way(self) -> str | None:
+        """How the stored vectors were computed (`OnnxEmbedder.compute_way`), when recorded."""
+        return self._store.get_meta(EMBEDDING_WAY_KEY)
+
+    @_database_errors
+    def record_embedding_way(self, way: str) -> None:
+        """Remember how this library's vectors are computed (never by a read-only reader)."""
+        if not self.read_only and self._store.get_meta(EMBEDDING_WAY_KEY) != way:
+            self._store.set_meta(EMBEDDING_WAY_KEY, way)
 
     @_database_errors
     def reset_for_model(self, embedding_model_id: str) -> None:

@@ -14,7 +14,10 @@ import pytest
 
 from embeddinggemma_rag.core import compute_choice, paths
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core.engine import Engine
 from tests.conftest import TINY_EMBEDDING_MODEL
+from tests.reliability.helpers import open_engine, tiny_settings
+from tests.reliability.test_kills import make_corpus
 
 TEXTS = ["boiler reset", "The annual inspection is due in March. " * 20]
 
@@ -100,3 +103,72 @@ def test_the_cpu_identity_names_the_instruction_sets_that_matter() -> None:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     if " avx2" in flags:
         assert "avx2" in identity
+
+
+def _prefer(monkeypatch: pytest.MonkeyPatch, faster: str) -> None:
+    """A fresh measurement on this machine that finds `faster` faster."""
+    _cache().unlink(missing_ok=True)
+    figures = {label: 20.0 if label == faster else 10.0 for label in compute_choice.CANDIDATES}
+    monkeypatch.setattr(compute_choice, "measure", lambda sessions, sample: dict(figures))
+
+
+def _ranked(engine: Engine, queries: list[str]) -> list[list[tuple[int, float]]]:
+    return [[(h.chunk_id, h.score) for h in engine.search(q, k=6)] for q in queries]
+
+
+@pytest.mark.parametrize("first", list(compute_choice.CANDIDATES))
+def test_a_library_is_searched_the_way_its_passages_were_embedded(
+    first: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machine's choice changes after an ingest (a cleared cache, a new onnxruntime, a
+    noisy first measurement): questions keep being embedded the library's way, else two
+    near-equal passages swap places (the flake this test was written for)."""
+    other = next(label for label in compute_choice.CANDIDATES if label != first)
+    corpus = make_corpus(tmp_path / "corpus", 6)
+    queries = ["topic 3 details", "appendix seven", "measurement 12", "heron note"]
+    _prefer(monkeypatch, first)
+    with open_engine(tmp_path / "library") as engine:
+        engine.ingest([corpus])
+        assert engine.library.embedding_way() == first
+        before = _ranked(engine, queries)
+
+    _prefer(monkeypatch, other)
+    with open_engine(tmp_path / "library") as engine:
+        _ = engine.library
+        assert engine.embedder.compute_way == first  # measured `other`, follows the library
+        assert engine.library.embedding_way() == first
+        assert _ranked(engine, queries) == before  # same ids, same scores to the last bit
+
+    # A new, empty library takes what this machine measured fastest.
+    _prefer(monkeypatch, other)
+    with open_engine(tmp_path / "empty") as engine:
+        _ = engine.library
+        assert engine.embedder.compute_way == other
+        assert engine.library.embedding_way() == other
+
+
+def test_the_two_ways_embed_differently_enough_to_matter() -> None:
+    """Why the library records its way: the ways' vectors are not the same."""
+    vectors = [
+        OnnxEmbedder(TINY_EMBEDDING_MODEL, threads=1, accuracy_level=level).embed(TEXTS)
+        for level in compute_choice.CANDIDATES.values()
+    ]
+    assert not np.array_equal(vectors[0], vectors[1])
+
+
+def test_a_read_only_reader_follows_the_library_and_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, other = list(compute_choice.CANDIDATES)
+    _prefer(monkeypatch, first)
+    with open_engine(tmp_path / "library") as engine:
+        engine.ingest([make_corpus(tmp_path / "corpus", 2)])
+    _prefer(monkeypatch, other)
+    reader = Engine(tiny_settings(tmp_path / "library"), read_only=True)
+    try:
+        _ = reader.library
+        assert reader.embedder.compute_way == first
+    finally:
+        reader.close()
+    with open_engine(tmp_path / "library") as engine:
+        assert engine.library.embedding_way() == first
