@@ -63,6 +63,12 @@ COMMON_TERM_FRACTION = 0.2
 # Below this many chunks a word is cheap to score however common it is: small libraries keep
 # every word, and the cut never changes what a few hundred chunks return.
 COMMON_TERM_MIN_CHUNKS = 1000
+# And however large the library, one query scores at most about this many (chunk, word)
+# matches: the rarest words first, the more common ones while they fit. FTS5's cost grows
+# with the matches it scores (about 1 µs each), so without a bound keyword search over 1M
+# chunks took 203 ms at the median; the words left out are the query's most common, which
+# BM25 weighs least. Libraries under about 200k chunks never reach it (README, Query latency).
+KEYWORD_MATCH_BUDGET = 40_000
 
 # Unicode word characters: words as a person reads them in spaced scripts.
 _WORD = re.compile(r"\w+")
@@ -101,17 +107,31 @@ def fts5_match(tokens: Sequence[QueryToken]) -> str:
     return " OR ".join(token.fts5() for token in tokens)
 
 
-def selective_terms(terms: Sequence[_T], chunk_counts: Sequence[int], total: int) -> list[_T]:
-    """The words worth scoring: those not in most chunks (see COMMON_TERM_FRACTION).
+def selective_terms(
+    terms: Sequence[_T],
+    chunk_counts: Sequence[int],
+    total: int,
+    budget: int = KEYWORD_MATCH_BUDGET,
+) -> list[_T]:
+    """The words worth scoring, in query order: those not in most chunks (see
+    COMMON_TERM_FRACTION), rarest first while their matches fit in `budget` (see
+    KEYWORD_MATCH_BUDGET).
 
-    `chunk_counts[i]` is how many of the `total` chunks hold `terms[i]`. When every word is
-    common the least common one stays, so a query never loses all its words.
+    `chunk_counts[i]` is how many of the `total` chunks hold `terms[i]`. The least common
+    word always stays, so a query never loses all its words.
     """
+    if not terms:
+        return []
     limit = max(COMMON_TERM_MIN_CHUNKS, total * COMMON_TERM_FRACTION)
-    kept = [t for t, n in zip(terms, chunk_counts, strict=True) if n <= limit]
-    if kept or not terms:
-        return kept
-    return [terms[min(range(len(terms)), key=lambda i: chunk_counts[i])]]
+    rarest_first = sorted(range(len(terms)), key=lambda i: chunk_counts[i])
+    chosen = {rarest_first[0]}
+    spent = chunk_counts[rarest_first[0]]
+    for i in rarest_first[1:]:
+        if chunk_counts[i] > limit or spent + chunk_counts[i] > budget:
+            break
+        chosen.add(i)
+        spent += chunk_counts[i]
+    return [terms[i] for i in sorted(chosen)]
 
 
 def path_prefix_bounds(prefix: str, sep: str = os.sep) -> tuple[str, str, str]:

@@ -106,3 +106,24 @@ def test_selective_terms_drop_common_words_but_never_all() -> None:
     assert selective_terms(["the", "is"], [99_000, 60_000], 100_000) == ["is"]
     assert selective_terms(terms, [900, 900, 900, 40], 1_000) == terms
     assert selective_terms([], [], 0) == []
+
+
+def test_selective_terms_fit_a_large_librarys_words_in_the_match_budget() -> None:
+    from embeddinggemma_rag.core.search import selective_terms
+
+    terms = ["kettle", "descaling", "water", "warranty"]
+    million = 1_000_000
+    counts = [120_000, 300, 60_000, 4_000]  # all under a fifth of a million chunks
+    # Rarest first while the matches fit: 300 + 4,000 + 60,000 is over 40,000.
+    assert selective_terms(terms, counts, million, budget=40_000) == ["descaling", "warranty"]
+    assert selective_terms(terms, counts, million, budget=70_000) == [
+        "descaling",
+        "water",
+        "warranty",
+    ]
+    # The rarest word stays even when it alone is over the budget.
+    assert selective_terms(["water", "kettle"], [60_000, 120_000], million, budget=40_000) == [
+        "water"
+    ]
+    # The same words at 100k chunks (a tenth the matches) all fit the default budget.
+    assert selective_terms(terms, [12_000, 30, 6_000, 400], 100_000) == terms
