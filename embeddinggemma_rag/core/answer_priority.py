@@ -27,6 +27,7 @@ class AnswerPriority:
     def __init__(self, max_wait_s: float = MAX_WAIT_S) -> None:
         self.max_wait_s = max_wait_s
         self._answers = 0
+        self._finished = 0  # answers ended so far: a waiting ingest goes on after each one
         self._changed = threading.Condition()
         self._ingest_waiting = threading.Event()
 
@@ -40,6 +41,7 @@ class AnswerPriority:
         finally:
             with self._changed:
                 self._answers -= 1
+                self._finished += 1
                 self._changed.notify_all()
 
     @property
@@ -47,16 +49,27 @@ class AnswerPriority:
         return self._answers > 0
 
     def wait_for_answers(self, cancel: CancelToken) -> float:
-        """Block an ingest while answers run (at most `max_wait_s`, or until cancelled);
-        returns the seconds waited."""
+        """Block an ingest while answers run, until one of them ends (at most `max_wait_s`,
+        or until cancelled); returns the seconds waited.
+
+        Until one ends, not until none runs: with questions asked back to back (a script, an
+        assistant over MCP) the next answer often starts before the woken ingest runs, and
+        the ingest would wait out `max_wait_s` at every batch. This way it takes one batch
+        (a fraction of a second) between two answers, then steps aside for the next."""
         started = time.monotonic()
         deadline = started + self.max_wait_s
         with self._changed:
             if not self._answers:
                 return 0.0
+            finished_before = self._finished
             self._ingest_waiting.set()
             try:
-                while self._answers and not cancel.cancelled and time.monotonic() < deadline:
+                while (
+                    self._answers
+                    and self._finished == finished_before
+                    and not cancel.cancelled
+                    and time.monotonic() < deadline
+                ):
                     self._changed.wait(_POLL_S)
             finally:
                 self._ingest_waiting.clear()

@@ -40,6 +40,31 @@ def test_an_ingest_waits_until_the_answer_ends() -> None:
     assert waited and waited[0] >= 0.2
 
 
+def test_answers_back_to_back_still_let_the_ingest_go_on_between_them() -> None:
+    """The next answer starts before the woken ingest runs (a script asking in a loop): the
+    ingest must not wait out its time limit at every batch."""
+    priority = AnswerPriority(max_wait_s=3.0)
+    stop = threading.Event()
+
+    def ask_in_a_loop() -> None:
+        while not stop.is_set():
+            with priority.answering():
+                time.sleep(0.05)
+            # no pause: the next answer starts at once
+
+    asker = threading.Thread(target=ask_in_a_loop)
+    asker.start()
+    try:
+        assert priority.wait_for_ingest_to_step_aside(0.0) is False
+        waits = [priority.wait_for_answers(CancelToken()) for _ in range(5)]
+    finally:
+        stop.set()
+        asker.join(5.0)
+    # Each wait ends with the answer it met: five batches in about five answers' time, not
+    # five time limits.
+    assert sum(waits) < 2.5, waits
+
+
 def test_a_cancel_or_the_time_limit_ends_the_wait() -> None:
     priority = AnswerPriority(max_wait_s=0.3)
     with priority.answering():
