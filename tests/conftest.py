@@ -15,11 +15,12 @@ TINY_EMBEDDING_MODEL = TEST_MODELS / "tiny-embeddinggemma"
 TINY_CHAT_MODEL = TEST_MODELS / "tiny-chat.gguf"
 
 
-def _point_user_dirs_at(root: Path) -> None:
+def _point_user_dirs_at(root: Path, cache: bool = True) -> None:
     os.environ["EMBEDDINGGEMMA_RAG_CONFIG_DIR"] = str(root / "config")
     os.environ["EMBEDDINGGEMMA_RAG_MODELS_DIR"] = str(root / "models")
     os.environ["EMBEDDINGGEMMA_RAG_DATA_DIR"] = str(root / "library")
-    os.environ["EMBEDDINGGEMMA_RAG_CACHE_DIR"] = str(root / "cache")
+    if cache:
+        os.environ["EMBEDDINGGEMMA_RAG_CACHE_DIR"] = str(root / "cache")
     for name in ("EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL", "EMBEDDINGGEMMA_RAG_GENERATOR_MODEL"):
         os.environ.pop(name, None)
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -41,9 +42,14 @@ def isolated_user_dirs_for_shared_fixtures(
 
 @pytest.fixture(autouse=True)
 def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Settings, models and library default to throw-away folders for every test."""
+    """Settings, models and library default to throw-away folders for every test.
+
+    The cache stays the session's, as one machine's: it remembers which way of computing
+    embeddings is fastest here (core/compute_choice.py), and libraries built by different
+    tests are compared vector for vector, so they must all be embedded the same way. A
+    test about the cache itself removes and restores what it needs."""
     saved = dict(os.environ)
-    _point_user_dirs_at(tmp_path_factory.mktemp("user"))
+    _point_user_dirs_at(tmp_path_factory.mktemp("user"), cache=False)
     yield
     os.environ.clear()
     os.environ.update(saved)

@@ -7,6 +7,7 @@ given figures, and the real measurement is only checked to be consistent with it
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,17 @@ def _cache() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_remembered_choice() -> None:
-    """Other tests load the tiny model too: each test here starts from a machine never measured."""
+def _no_remembered_choice() -> Iterator[None]:
+    """Other tests load the tiny model too: each test here starts from a machine never
+    measured, and the session's remembered choice comes back afterwards (other tests compare
+    libraries embedded in different tests: they must be embedded the same way)."""
+    saved = _cache().read_bytes() if _cache().exists() else None
     _cache().unlink(missing_ok=True)
+    yield
+    if saved is None:
+        _cache().unlink(missing_ok=True)
+    else:
+        _cache().write_bytes(saved)
 
 
 def test_first_load_measures_both_and_keeps_the_faster() -> None:
