@@ -419,6 +419,17 @@ class SqliteChunkStore:
         kept = [i for i in wanted if i in found]
         return np.array(kept, np.int64), _matrix([found[i] for i in kept])
 
+    def sample_vectors(self, count: int) -> FloatArray:
+        """About `count` full vectors spread over the whole library (every n-th id), for
+        learning a compact index's value ranges; all of them in a smaller library."""
+        total = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
+        step = max(1, total // max(count, 1))
+        sql = "SELECT vector FROM chunks WHERE id % ? = 0 LIMIT ?"
+        rows = self._db().execute(sql, (step, count)).fetchall()
+        if len(rows) < min(count, total) // 2:  # ids bunched on few residues: take the first
+            rows = self._db().execute("SELECT vector FROM chunks LIMIT ?", (count,)).fetchall()
+        return _matrix([r[0] for r in rows])
+
     def iter_vectors(self, batch: int = 8192) -> Iterator[tuple[IdArray, FloatArray]]:
         """Every chunk's (ids, full vectors) in id order, `batch` rows at a time."""
         last = -1

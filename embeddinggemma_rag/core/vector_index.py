@@ -1,4 +1,9 @@
-"""Exact FAISS inner-product index over normalised vectors, keyed by chunk id, saved atomically."""
+"""FAISS inner-product index over normalised vectors, keyed by chunk id, saved atomically.
+
+Two shapes: exact (`IndexFlatIP`, 4 bytes per dimension) and compact (int8 scalar
+quantisation, 1 byte per dimension, approximate scores). The library picks the shape by
+its size (core/index_shape.py) and re-scores a compact index's candidates exactly.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +50,14 @@ def _as_ids(ids: npt.ArrayLike) -> IdArray:
     return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
 
 
+EXACT, COMPACT = "exact", "int8"
+SHAPES = (EXACT, COMPACT)
+
+
 class FaissIndex:
-    """`IndexIDMap2(IndexFlatIP(d))`: exact search, own ids, removable (HNSW cannot remove).
+    """`IndexIDMap2` over `IndexFlatIP(d)` (exact) or an int8 `IndexScalarQuantizer(d)`
+    (compact): own ids, removable (HNSW cannot remove), both flat scans, so a folder scope
+    (an id selector) costs nothing extra.
 
     Not thread-safe for mutation: the owner (`Library`) serialises adds, removes and searches.
     """
@@ -55,14 +66,43 @@ class FaissIndex:
         self._index = index
 
     @classmethod
-    def create(cls, dimension: int) -> FaissIndex:
+    def create(
+        cls, dimension: int, shape: str = EXACT, training: npt.ArrayLike | None = None
+    ) -> FaissIndex:
+        """An empty index; a compact one learns each dimension's range from `training`
+        (normalised vectors like the ones it will hold)."""
         if dimension < 1:
             raise ValueError("dimension must be positive")
-        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+        if shape == EXACT:
+            return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+        if shape != COMPACT:
+            raise ValueError(f"unknown index shape {shape!r}")
+        sample = np.ascontiguousarray(np.asarray(training, dtype=np.float32))
+        if sample.ndim != 2 or sample.shape[1] != dimension or not len(sample):
+            raise ValueError("a compact index needs training vectors of its dimension")
+        quantizer = faiss.IndexScalarQuantizer(
+            dimension, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        quantizer.train(sample)
+        return cls(faiss.IndexIDMap2(quantizer))
 
     @property
     def dimension(self) -> int:
         return int(self._index.d)
+
+    @property
+    def shape(self) -> str:
+        inner = faiss.downcast_index(self._index.index)
+        return EXACT if isinstance(inner, faiss.IndexFlat) else COMPACT
+
+    @property
+    def exact(self) -> bool:
+        """Scores are exact inner products (a compact index's are within about 1 %)."""
+        return self.shape == EXACT
+
+    def memory_bytes(self) -> int:
+        """What the vectors and ids hold in memory."""
+        return int(self.ntotal * (self._index.index.sa_code_size() + 8))
 
     @property
     def ntotal(self) -> int:
@@ -142,6 +182,7 @@ class FaissIndex:
             size = out.tell()
         sidecar = {
             **(description or {}),
+            "shape": self.shape,
             "dimension": self.dimension,
             "ntotal": self.ntotal,
             "file_size": size,
@@ -152,6 +193,25 @@ class FaissIndex:
         }
         with atomic_write(path.with_suffix(".json")) as out:
             out.write(json.dumps(sidecar, indent=1).encode())
+
+    def note_changes(self, path: Path, description: Mapping[str, Any]) -> bool:
+        """Record `description` (changes left in SQLite, say) in the sidecar of the index file
+        saved at `path`, leaving the file as it is. False, writing nothing, when no intact
+        saved pair is there to note against: the caller saves the whole index then."""
+        path = Path(path)
+        try:
+            sidecar = json.loads(path.with_suffix(".json").read_bytes())
+            size = path.stat().st_size
+        except (OSError, ValueError):
+            return False
+        if not isinstance(sidecar, dict) or sidecar.get("file_size") != size:
+            return False
+        if sidecar.get("dimension") != self.dimension or sidecar.get("shape", EXACT) != self.shape:
+            return False
+        noted = {**sidecar, **description, "noted_at": time.time()}
+        with atomic_write(path.with_suffix(".json")) as out:
+            out.write(json.dumps(noted, indent=1).encode())
+        return True
 
     @classmethod
     def load_if_described(
@@ -203,11 +263,22 @@ class FaissIndex:
             raise DamagedIndex(f"{path}: cannot read the vector index ({exc})") from exc
         if crc32 is not None and crc32 != checksum.value:
             raise DamagedIndex(f"{path}: the vector index is damaged (its checksum does not match)")
-        if not isinstance(index, faiss.IndexIDMap2) or not isinstance(
-            faiss.downcast_index(index.index), faiss.IndexFlatIP
+        if not isinstance(index, faiss.IndexIDMap2) or not _is_ours(
+            faiss.downcast_index(index.index)
         ):
             raise DamagedIndex(f"{path}: not a vector index of this app")
         return cls(index)
+
+
+def _is_ours(inner: Any) -> bool:
+    if isinstance(inner, faiss.IndexFlatIP):
+        return True
+    return (
+        isinstance(inner, faiss.IndexScalarQuantizer)
+        and inner.metric_type == faiss.METRIC_INNER_PRODUCT
+        and inner.sq.qtype == faiss.ScalarQuantizer.QT_8bit
+        and bool(inner.is_trained)
+    )
 
 
 class _Crc32:

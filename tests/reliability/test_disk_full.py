@@ -172,9 +172,9 @@ def test_the_database_filling_up_rolls_back_the_file_and_says_so(
 def test_database_io_errors_read_as_a_library_error() -> None:
     import sqlite3
 
-    from embeddinggemma_rag.core.library import _library_error
+    from embeddinggemma_rag.core.library import library_error
 
     error = sqlite3.OperationalError("disk I/O error")
     error.sqlite_errorname = "SQLITE_IOERR_WRITE"  # type: ignore[attr-defined]
-    message = _library_error(Path("/lib"), error).message
+    message = library_error(Path("/lib"), error).message
     assert message.startswith(f"{Path('/lib') / DB_NAME}: the disk failed to read or write")
