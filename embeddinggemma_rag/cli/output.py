@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from embeddinggemma_rag.core.ingestion import IngestProgress
+from embeddinggemma_rag.core.records import IngestProgress
 
 
 def print_json(document: Any) -> None:

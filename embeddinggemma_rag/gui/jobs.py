@@ -15,8 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
-from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.errors import Cancelled
+from embeddinggemma_rag.core.records import Cancelled, CancelToken
 from embeddinggemma_rag.gui.signals import emit
 
 PROGRESS_STEP = 0.01

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embeddinggemma_rag.core.documents import PAGE_SEPARATOR, TextBox
-from embeddinggemma_rag.core.page_store import boxes_for_passage
+from embeddinggemma_rag.core.engine import boxes_for_passage
+from embeddinggemma_rag.core.records import PAGE_SEPARATOR, TextBox
 from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.ocr_page_view import OcrPageView, page_image
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset

@@ -14,7 +14,7 @@ from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.engine import (
     EMBEDDING_MODEL_DIR_NAME,
     GENERATOR_MODEL_FILE_NAME,
-    Engine,
+    build_engine,
 )
 from embeddinggemma_rag.core.errors import ModelError
 from embeddinggemma_rag.core.generation import LlamaGenerator, read_chat_template
@@ -199,7 +199,7 @@ def test_the_engine_refuses_a_tampered_model_before_using_it(installed_models: P
     flip_a_byte_in_place(
         installed_models / EMBEDDING_MODEL_DIR_NAME / "onnx" / "model_q4.onnx_data"
     )
-    engine = Engine(Settings(threads=1))
+    engine = build_engine(Settings(threads=1))
     try:
         with pytest.raises(ModelError, match="SHA-256"):
             _ = engine.embedder
