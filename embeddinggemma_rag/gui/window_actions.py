@@ -77,7 +77,7 @@ class WindowActions:
         viewer, chat = self.window.viewer, self.window.chat_view
         focus = self.window.focusWidget()
         in_chat = focus is not None and chat.isAncestorOf(focus)
-        field = viewer.bar.find if viewer.isVisible() and not in_chat else chat.find_box
+        field = viewer.bar.find_box if viewer.isVisible() and not in_chat else chat.find_box
         field.setFocus()
         field.selectAll()
 
