@@ -1,6 +1,8 @@
 """The one door into the library: the GUI, the CLI, the self-test and the MCP server
-drive everything through it (an `Engine` for one library, and the functions below for what
-needs no library: settings, models, recovery).
+drive everything through it: an `Engine` for one library, and the functions it imports
+`as` themselves for what needs no library (settings, models, recovery, JSON forms, the
+highlighting of a query's words), so that the GUI and the CLI import nothing from core/ but
+this module and core.records (tests/test_layering.py).
 
 Importing this module is light, as `core.records` is: numpy, onnxruntime, FAISS and llama.cpp
 load with the first model or library an engine opens (tests/test_layering.py), so the window
@@ -20,29 +22,26 @@ from typing import TYPE_CHECKING
 
 from embeddinggemma_rag.core.answer_priority import AnswerPriority
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
-from embeddinggemma_rag.core.conversations import ConversationStore, export_file_name
-from embeddinggemma_rag.core.engine_models import (
-    default_embedder,
-    default_generator,
-    download_models,
-    embed_as_the_library_does,
-    import_model,
-    list_models,
-    load_manifest,
-    require_embedding_model,
-    verify_models,
-)
-from embeddinggemma_rag.core.errors import RagError
-from embeddinggemma_rag.core.json_forms import answer_json, document_json, hit_json
-from embeddinggemma_rag.core.keyword_text import query_tokens, token_spans
-from embeddinggemma_rag.core.model_files import (
-    EMBEDDING_MODEL_DIR_NAME,
-    GENERATOR_MODEL_FILE_NAME,
-    embedding_model_path,
-    generator_model_path,
-)
-from embeddinggemma_rag.core.page_store import boxes_for_passage
-from embeddinggemma_rag.core.paths import config_dir
+from embeddinggemma_rag.core.conversations import ConversationStore as ConversationStore
+from embeddinggemma_rag.core.conversations import export_file_name as export_file_name
+from embeddinggemma_rag.core.engine_models import default_embedder as default_embedder
+from embeddinggemma_rag.core.engine_models import default_generator as default_generator
+from embeddinggemma_rag.core.engine_models import download_models as download_models
+from embeddinggemma_rag.core.engine_models import embed_as_the_library_does
+from embeddinggemma_rag.core.engine_models import import_model as import_model
+from embeddinggemma_rag.core.engine_models import list_models as list_models
+from embeddinggemma_rag.core.engine_models import load_manifest as load_manifest
+from embeddinggemma_rag.core.engine_models import verify_models as verify_models
+from embeddinggemma_rag.core.engine_tools import format_bench_report as format_bench_report
+from embeddinggemma_rag.core.engine_tools import recover_library as recover_library
+from embeddinggemma_rag.core.engine_tools import run_bench as run_bench
+from embeddinggemma_rag.core.json_forms import answer_json as answer_json
+from embeddinggemma_rag.core.json_forms import document_json as document_json
+from embeddinggemma_rag.core.json_forms import hit_json as hit_json
+from embeddinggemma_rag.core.keyword_text import query_tokens as query_tokens
+from embeddinggemma_rag.core.keyword_text import token_spans as token_spans
+from embeddinggemma_rag.core.page_store import boxes_for_passage as boxes_for_passage
+from embeddinggemma_rag.core.paths import config_dir as config_dir
 from embeddinggemma_rag.core.records import (
     Answer,
     ChunkRecord,
@@ -54,62 +53,20 @@ from embeddinggemma_rag.core.records import (
     TextBox,
     Turn,
 )
-from embeddinggemma_rag.core.self_test import run_self_test
-from embeddinggemma_rag.core.settings import (
-    Settings,
-    load_settings,
-    save_settings_changes,
-    settings_file,
-)
+from embeddinggemma_rag.core.self_test import run_self_test as run_self_test
+from embeddinggemma_rag.core.settings import Settings
+from embeddinggemma_rag.core.settings import load_settings as load_settings
+from embeddinggemma_rag.core.settings import save_settings_changes as save_settings_changes
+from embeddinggemma_rag.core.settings import settings_file as settings_file
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from embeddinggemma_rag.core.bench import BenchReport
     from embeddinggemma_rag.core.embedding import Embedder
     from embeddinggemma_rag.core.generation import ChatModel
     from embeddinggemma_rag.core.library import Library
     from embeddinggemma_rag.core.parsing import ParserWorker
-
-# The engine and its composition root, and what the GUI and the CLI need besides an engine:
-# named here so that they import nothing from core/ but this module and core.records
-# (tests/test_layering.py).
-__all__ = [
-    "EMBEDDING_MODEL_DIR_NAME",
-    "GENERATOR_MODEL_FILE_NAME",
-    "ConversationStore",
-    "EmbedderFactory",
-    "Engine",
-    "GeneratorFactory",
-    "answer_json",
-    "boxes_for_passage",
-    "build_engine",
-    "config_dir",
-    "default_embedder",
-    "default_generator",
-    "document_json",
-    "download_models",
-    "embed_as_the_library_does",
-    "embedding_model_path",
-    "export_file_name",
-    "format_bench_report",
-    "generator_model_path",
-    "hit_json",
-    "import_model",
-    "list_models",
-    "load_manifest",
-    "load_settings",
-    "query_tokens",
-    "recover_library",
-    "require_embedding_model",
-    "run_bench",
-    "run_self_test",
-    "save_settings_changes",
-    "settings_file",
-    "token_spans",
-    "verify_models",
-]
 
 # How long an answer waits for a running ingest to reach its next batch (1,024 tokens: about
 # 0.3 s on two cores) before it starts anyway, on fewer threads.
@@ -134,16 +91,6 @@ def build_engine(
     `read_only`: a reader beside the app (the MCP server) that never writes the library's
     files and follows what the app saves (`Engine.follow_library`)."""
     return Engine(settings, embedder_factory, generator_factory, read_only=read_only)
-
-
-def recover_library(data_dir: Path) -> Path:
-    """Move a damaged library database aside (kept, never deleted) and start an empty library
-    with the folders it had; returns where the damaged file went."""
-    from embeddinggemma_rag.core.library import DB_NAME, Library
-
-    if not (data_dir / DB_NAME).exists():
-        raise RagError(f"{data_dir}: there is no library database to recover")
-    return Library.recover(data_dir)
 
 
 class Engine:
@@ -351,14 +298,11 @@ class Engine:
         with self._priority.answering():  # a running ingest waits at its next batch
             hits = self.search(retrieval_query(question, history), k=k, scope=scope)
             cancel.raise_if_cancelled()
+            threshold = self.relevance_threshold
             options = AnswerOptions(
                 max_answer_tokens=self.settings.max_answer_tokens,
                 temperature=self.settings.temperature,
-                relevance_threshold=(
-                    RELEVANCE_THRESHOLD
-                    if self.relevance_threshold is None
-                    else self.relevance_threshold
-                ),
+                relevance_threshold=RELEVANCE_THRESHOLD if threshold is None else threshold,
             )
             with self._answer_lock:
                 return answer_question(
@@ -441,16 +385,3 @@ class Engine:
             if self._conversations is not None:
                 self._conversations.close()
                 self._conversations = None
-
-
-def run_bench(settings: Settings, report: Callable[[str], None]) -> BenchReport:
-    """`bench`: how fast this machine embeds and answers with the configured models."""
-    from embeddinggemma_rag.core import bench
-
-    return bench.run_bench(settings, report)
-
-
-def format_bench_report(result: BenchReport) -> str:
-    from embeddinggemma_rag.core import bench
-
-    return bench.format_report(result)

@@ -8,11 +8,9 @@ listing, verifying, importing and downloading) works on settings alone, without 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embeddinggemma_rag.core import model_store
-from embeddinggemma_rag.core.errors import ModelError
 from embeddinggemma_rag.core.model_files import embedding_model_path, generator_model_path
 from embeddinggemma_rag.core.model_store import download_models as download_models
 from embeddinggemma_rag.core.model_store import import_model as import_model
@@ -60,10 +58,3 @@ def embed_as_the_library_does(library: Library, embedder: Embedder) -> None:
     if recorded not in (None, way) and stored_vectors and use_compute_way(recorded):
         return
     library.record_embedding_way(way)
-
-
-def require_embedding_model(settings: Settings) -> Path:
-    path = embedding_model_path(settings)
-    if not path.exists():
-        raise ModelError(path, "embedding model not found")
-    return path
