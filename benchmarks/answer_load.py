@@ -122,7 +122,7 @@ def _answers_beside_own_ingest(model: Path, threads: int) -> dict[str, float]:
     from benchmarks.common import ensure_embedding_model
     from benchmarks.corpus import prose
     from embeddinggemma_rag.core.cancel import CancelToken
-    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.engine import build_engine
     from embeddinggemma_rag.core.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-own-ingest-") as tmp:
@@ -137,7 +137,7 @@ def _answers_beside_own_ingest(model: Path, threads: int) -> dict[str, float]:
             generator_model=model,
             threads=threads,
         )
-        engine = Engine(settings)
+        engine = build_engine(settings)
         engine.relevance_threshold = -1.0  # generated prose: answer whatever is found
         try:
             engine.ingest([docs / "note-000.md"])

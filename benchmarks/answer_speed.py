@@ -70,7 +70,7 @@ def run(ctx: Context) -> Section:
     from llama_cpp import Llama
 
     from embeddinggemma_rag.core.chat_process import ProcessChatModel
-    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.engine import build_engine
     from embeddinggemma_rag.core.generation import amx_repack_is_safe, model_params
     from embeddinggemma_rag.core.settings import Settings
 
@@ -94,7 +94,7 @@ def run(ctx: Context) -> Section:
             recorder.append(RecordingGenerator(generator))
             return recorder[0]
 
-        engine = Engine(settings, generator_factory=factory)  # type: ignore[arg-type]
+        engine = build_engine(settings, generator_factory=factory)
         engine.relevance_threshold = -1.0  # random weights: cosines mean nothing
         with model_params(amx_repack_is_safe()):  # the same AMX work-around as the app
             bare = Llama(

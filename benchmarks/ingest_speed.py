@@ -108,7 +108,7 @@ def parse_and_chunk(paths: list[Path], rounds: int) -> dict[str, Any]:
 
 def end_to_end(paths: list[Path], threads: int) -> dict[str, Any]:
     """`Engine.ingest` into a fresh library: walk, parse, chunk, embed, store, save."""
-    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.engine import build_engine
     from embeddinggemma_rag.core.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -121,7 +121,7 @@ def end_to_end(paths: list[Path], threads: int) -> dict[str, Any]:
             embedding_model=ensure_embedding_model(),
             threads=threads,
         )
-        engine = Engine(settings)
+        engine = build_engine(settings)
         try:
             engine.embedder  # loading the model is start-up, not ingestion  # noqa: B018
             log(f"ingest: end to end, {len(paths)} files, load {load_average()}")

@@ -171,14 +171,14 @@ class PreparedSet:
 
 def prepare_set(folder: Path, model: Path, ctx: Context) -> PreparedSet:
     """Ingest the set (or reuse its cached library) and embed its queries (or load them)."""
-    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.engine import build_engine
     from embeddinggemma_rag.core.settings import Settings
 
     beir = load_set(folder, ctx.max_docs, ctx.max_queries)
     settings = Settings(
         data_dir=CACHE / "unused", embedding_model=model, threads=ctx.threads
     ).replace(**chunk_overrides(ctx))
-    engine = Engine(settings)
+    engine = build_engine(settings)
     model_id = engine.embedder.model_id
     scratch = scratch_library(beir, settings, model_id)
     engine.settings = settings = settings.replace(data_dir=scratch / "library")

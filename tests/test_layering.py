@@ -1,10 +1,13 @@
-"""The core never imports Qt: the GUI is one client of the engine among others."""
+"""The core never imports Qt: the GUI is one client of the engine among others, and the GUI
+and the CLI reach the core through the engine and its records only."""
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import embeddinggemma_rag.core as core
 
@@ -36,6 +39,107 @@ def test_core_never_loads_the_mcp_sdk_and_the_server_never_loads_qt_or_the_cli()
         "    if m.startswith(('PySide6', 'embeddinggemma_rag.gui', 'embeddinggemma_rag.cli')))\n"
         "print(core_loaded, server_loaded)\n"
         "sys.exit(1 if core_loaded or server_loaded else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The GUI and the CLI come in through one door: the engine, and the records it takes and
+# returns. Everything else in core/ is the engine's own business (issue 16).
+CORE = "embeddinggemma_rag.core"
+ALLOWED_FROM_CORE = (f"{CORE}.engine", f"{CORE}.records")
+CLIENTS = ("gui", "cli")
+PACKAGE_ROOT = Path(core.__path__[0]).parent
+
+
+def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
+    """(line, module) for every import in `source`, at any depth (inside functions and
+    `if TYPE_CHECKING:` too), relative ones resolved against `package`. A name imported
+    from a package (`from embeddinggemma_rag.core import paths`) counts as its module, and so
+    does a literal string given to importlib.import_module or __import__."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, module] if module else base)
+            if module in ("embeddinggemma_rag", CORE):
+                found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+            else:
+                found.append((node.lineno, module))
+        elif isinstance(node, ast.Call) and node.args:
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            first = node.args[0]
+            if name in ("import_module", "__import__") and isinstance(first, ast.Constant):
+                found.append((node.lineno, str(first.value)))
+    return found
+
+
+def core_side_doors(source: str, package: str) -> list[str]:
+    """The modules of core/ that `source` imports besides the engine and the records."""
+    return [
+        f"line {line}: {module}"
+        for line, module in sorted(imported_modules(source, package))
+        if (module == CORE or module.startswith(CORE + "."))
+        and not any(module == door or module.startswith(door + ".") for door in ALLOWED_FROM_CORE)
+    ]
+
+
+def test_the_gui_and_the_cli_import_nothing_from_core_but_the_engine_and_the_records() -> None:
+    doors: list[str] = []
+    files = [path for client in CLIENTS for path in (PACKAGE_ROOT / client).rglob("*.py")]
+    assert len(files) > 20  # the walk found the packages
+    for path in files:
+        package = ".".join(path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts[:-1])
+        source = path.read_text(encoding="utf-8")
+        doors += [
+            f"{path.relative_to(PACKAGE_ROOT)} {door}" for door in core_side_doors(source, package)
+        ]
+    assert doors == [], "side doors into core/:\n" + "\n".join(doors)
+
+
+def test_the_side_door_check_sees_every_way_of_importing() -> None:
+    """The check above must be able to fail: each of these is a side door."""
+    source = (
+        "from embeddinggemma_rag.core import paths\n"
+        "from embeddinggemma_rag.core.engine import Engine\n"
+        "from embeddinggemma_rag import core\n"
+        "import embeddinggemma_rag.core.library\n"
+        "from ..core.records import Answer\n"
+        "from ..core.settings import Settings\n"
+        "def later():\n"
+        "    from embeddinggemma_rag.core import model_store, engine\n"
+        "    importlib.import_module('embeddinggemma_rag.core.parsing')\n"
+        "if TYPE_CHECKING:\n"
+        "    from embeddinggemma_rag.core.chunk_store import ChunkRecord\n"
+    )
+    assert core_side_doors(source, "embeddinggemma_rag.gui") == [
+        "line 1: embeddinggemma_rag.core.paths",
+        "line 3: embeddinggemma_rag.core",
+        "line 4: embeddinggemma_rag.core.library",
+        "line 6: embeddinggemma_rag.core.settings",
+        "line 8: embeddinggemma_rag.core.model_store",
+        "line 9: embeddinggemma_rag.core.parsing",
+        "line 11: embeddinggemma_rag.core.chunk_store",
+    ]
+
+
+def test_the_records_and_the_engine_import_no_model_library() -> None:
+    """The window imports both at start-up: numpy, onnxruntime, FAISS and llama.cpp load
+    later, on a worker, with the first model or library an engine opens."""
+    code = (
+        "import sys\n"
+        "import embeddinggemma_rag.core.records\n"
+        "records = sorted(m for m in ('numpy', 'onnxruntime', 'faiss', 'llama_cpp')"
+        " if m in sys.modules)\n"
+        "import embeddinggemma_rag.core.engine\n"
+        "engine = sorted(m for m in ('numpy', 'onnxruntime', 'faiss', 'llama_cpp')"
+        " if m in sys.modules)\n"
+        "print(records, engine)\n"
+        "sys.exit(1 if records or engine else 0)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -11,7 +11,7 @@ from embeddinggemma_rag.cli.output import print_json
 def cmd_bench(args: argparse.Namespace) -> int:
     from embeddinggemma_rag.cli.commands import settings_from
     from embeddinggemma_rag.cli.model_commands import stay_offline
-    from embeddinggemma_rag.core.bench import format_report, run_bench
+    from embeddinggemma_rag.core.engine import format_bench_report, run_bench
 
     stay_offline()
     settings = settings_from(args)
@@ -20,5 +20,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_json())
     else:
-        print(format_report(result))
+        print(format_bench_report(result))
     return 0

@@ -9,12 +9,15 @@ from collections.abc import Callable
 from embeddinggemma_rag.cli import bench_command
 from embeddinggemma_rag.cli.model_commands import cmd_ask, cmd_models, cmd_self_test
 from embeddinggemma_rag.cli.output import ProgressLine, print_json
-from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.engine import Engine
-from embeddinggemma_rag.core.errors import RagError
-from embeddinggemma_rag.core.ingestion import FileOutcome
-from embeddinggemma_rag.core.json_forms import document_json, hit_json
-from embeddinggemma_rag.core.settings import Settings, load_settings
+from embeddinggemma_rag.core.engine import (
+    Engine,
+    build_engine,
+    document_json,
+    hit_json,
+    load_settings,
+    recover_library,
+)
+from embeddinggemma_rag.core.records import CancelToken, FileOutcome, RagError, Settings
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _with_engine(args: argparse.Namespace, work: Callable[[Engine], int]) -> int:
-    engine = Engine(settings_from(args))
+    engine = build_engine(settings_from(args))
     try:
         return work(engine)
     finally:
@@ -169,12 +172,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from embeddinggemma_rag.core.library import DB_NAME, Library
-
-    data_dir = settings_from(args).data_dir
-    if not (data_dir / DB_NAME).exists():
-        raise RagError(f"{data_dir}: there is no library database to recover")
-    aside = Library.recover(data_dir)
+    aside = recover_library(settings_from(args).data_dir)
     print(
         f"the damaged database was moved to {aside}; an empty library starts with the "
         "folders it had. Run `embeddinggemma-rag ingest` on them (or Re-scan in the app)."
@@ -186,7 +184,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     """The library for MCP clients over stdio; stdout carries the protocol only."""
     from embeddinggemma_rag.server.mcp_server import serve
 
-    return serve(Engine(settings_from(args), read_only=True))
+    return serve(build_engine(settings_from(args), read_only=True))
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from embeddinggemma_rag import APP_NAME, __version__
-from embeddinggemma_rag.core.errors import Cancelled, RagError
-from embeddinggemma_rag.core.settings import MATRYOSHKA_DIMENSIONS, SEARCH_MODES
+from embeddinggemma_rag.core.records import MATRYOSHKA_DIMENSIONS, SEARCH_MODES, Cancelled, RagError
 
 PROG = "embeddinggemma-rag"
 

@@ -7,14 +7,27 @@ import os
 import signal
 import sys
 import time
-from typing import Any
 
 from embeddinggemma_rag.cli.output import print_json
-from embeddinggemma_rag.core.answer_types import Answer
-from embeddinggemma_rag.core.cancel import CancelToken, Progress
-from embeddinggemma_rag.core.errors import RagError
-from embeddinggemma_rag.core.json_forms import answer_json
-from embeddinggemma_rag.core.settings import Settings, load_settings, settings_file
+from embeddinggemma_rag.core.engine import (
+    answer_json,
+    build_engine,
+    download_models,
+    import_model,
+    list_models,
+    load_settings,
+    run_self_test,
+    settings_file,
+    verify_models,
+)
+from embeddinggemma_rag.core.records import (
+    Answer,
+    CancelToken,
+    ModelStatus,
+    Progress,
+    RagError,
+    Settings,
+)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -26,7 +39,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def stay_offline() -> None:
-    """huggingface-hub reads this once, at import: set it before anything imports it."""
+    """huggingface-hub reads this once, at import: set it before anything imports it (the
+    engine imports it only when a model is downloaded, so importing the engine is safe)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
 
 
@@ -35,9 +49,7 @@ def stay_offline() -> None:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     stay_offline()
-    from embeddinggemma_rag.core.engine import Engine
-
-    engine = Engine(_settings(args))
+    engine = build_engine(_settings(args))
     # Ctrl-C stops the answer through the cancel token: a KeyboardInterrupt raised inside
     # llama.cpp's abort callback would only be printed and ignored by ctypes.
     cancel = CancelToken()
@@ -91,15 +103,13 @@ def _print_sources(answer: Answer) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     if args.models_command != "download":
         stay_offline()
-    from embeddinggemma_rag.core import model_store
-
     settings = _settings(args)
     action = args.models_command
     if action == "list":
-        _print_statuses(model_store.list_models(settings))
+        _print_statuses(list_models(settings))
         return 0
     if action == "verify":
-        statuses = model_store.verify_models(settings)
+        statuses = verify_models(settings)
         _print_statuses(statuses)
         problems = [s.problem for s in statuses if not s.ok]
         if problems:
@@ -107,14 +117,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("all models verified")
         return 0
     if action == "import":
-        status = model_store.import_model(settings, args.path)
+        status = import_model(settings, args.path)
         print(
             f"using {status.path} as the {status.kind} model; recorded in {settings_file()} "
             "(the files stay where they are, nothing was copied)"
         )
         return 0
     meter = _DownloadMeter()
-    statuses = model_store.download_models(
+    statuses = download_models(
         settings,
         which=args.which,
         token=args.token,
@@ -127,7 +137,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_statuses(statuses: list[Any]) -> None:
+def _print_statuses(statuses: list[ModelStatus]) -> None:
     for status in statuses:
         state = "ok" if status.ok else ("missing" if not status.present else "problem")
         where = "configured" if status.configured else "default"
@@ -175,8 +185,6 @@ class _DownloadMeter:
 
 def cmd_self_test(args: argparse.Namespace) -> int:
     stay_offline()
-    from embeddinggemma_rag.core.self_test import run_self_test
-
     run_self_test(_settings(args), report=lambda line: print(line, flush=True))
     print("self-test passed")
     return 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
-from embeddinggemma_rag.core.ingestion import IngestProgress
+from embeddinggemma_rag.core.records import IngestProgress
 
 
-def print_json(document: Any) -> None:
+def print_json(document: object) -> None:
     json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from embeddinggemma_rag.core import engine
+from embeddinggemma_rag.core import engine_models, model_files
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED
 from embeddinggemma_rag.core.documents import SearchHit
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
@@ -86,10 +86,10 @@ def run_bench(
 ) -> BenchReport:
     """Embed chunks of the library's size, time a question's embedding, then answer one
     question at the default prompt size. A missing generator is reported, not fatal."""
-    make_embedder = embedder_factory or engine.default_embedder
+    make_embedder = embedder_factory or engine_models.default_embedder
     started = time.perf_counter()
     embedder = make_embedder(settings)
-    result = BenchReport(settings.threads, str(engine.embedding_model_path(settings)))
+    result = BenchReport(settings.threads, str(model_files.embedding_model_path(settings)))
     result.load_seconds["embedding_model"] = time.perf_counter() - started
     report(f"embedding model loaded in {result.load_seconds['embedding_model']:.1f} s")
     choice = getattr(embedder, "compute", None)
@@ -100,10 +100,10 @@ def run_bench(
     report(f"embedding {speed.tokens_per_input}-token chunks: {speed.tokens_per_second:,.0f} tok/s")
     result.query_milliseconds = measure_query(embedder)
     try:
-        path = engine.generator_model_path(settings)
+        path = model_files.generator_model_path(settings)
         result.generator_model = str(path)
         started = time.perf_counter()
-        generator = (generator_factory or engine.default_generator)(settings)
+        generator = (generator_factory or engine_models.default_generator)(settings)
     except RagError as error:  # no generator yet: the embedding figures still stand
         result.answer_problem = error.message
         report(f"answering not measured: {error.message}")

@@ -12,28 +12,14 @@ from typing import Any
 
 from embeddinggemma_rag.core import chat_worker, child_process, model_files, paths
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
-from embeddinggemma_rag.core.errors import ModelError
+from embeddinggemma_rag.core.errors import STOPPED_UNEXPECTEDLY as STOPPED_UNEXPECTEDLY
+from embeddinggemma_rag.core.errors import AnswerModelCrashed, ModelError
 from embeddinggemma_rag.core.generation import Message
 
 _LOAD_SECONDS = 300.0  # a 4 GB model from a slow disk; the parent waits on its pipe, not busy
 _REPLY_SECONDS = 60.0  # counting tokens or changing threads: instant unless the child is stuck
 _CANCEL_SECONDS = 5.0  # a cancelled answer that keeps going this long gets its process killed
 _POLL_SECONDS = 0.05  # how often a streaming answer looks at the caller's cancel token
-STOPPED_UNEXPECTEDLY = "the answer model stopped unexpectedly"
-
-
-class AnswerModelCrashed(ModelError):
-    """The model's process died mid-request (a native fault or an out-of-memory kill).
-
-    Only that request fails: the next one starts a fresh process.
-    """
-
-    def __init__(self, path: Path, how: str) -> None:
-        super().__init__(
-            path,
-            f"{STOPPED_UNEXPECTEDLY} ({how})",
-            hint="Ask again to retry; if it keeps happening, choose another answer model.",
-        )
 
 
 class ProcessChatModel:

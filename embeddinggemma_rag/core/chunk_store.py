@@ -20,6 +20,8 @@ from embeddinggemma_rag.core.documents import Chunk, FileStatus, PageText, TextB
 from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.keyword_text import index_text, query_tokens
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.records import ChunkRecord as ChunkRecord
+from embeddinggemma_rag.core.records import DocumentRecord as DocumentRecord
 from embeddinggemma_rag.core.search import (
     COMMON_TERM_MIN_CHUNKS,
     fts5_match,
@@ -100,36 +102,6 @@ _JOIN = "FROM chunks c JOIN documents d ON d.id = c.document_id"
 _CHUNK_COLUMNS = (
     "c.id, d.path, d.title, c.ordinal, c.text, c.page_start, c.page_end, c.char_start, c.char_end"
 )
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    """One file's row: what was seen on disk and how ingesting it ended."""
-
-    path: str
-    size: int | None
-    mtime_ns: int | None
-    content_hash: str | None
-    title: str | None
-    status: FileStatus
-    reason: str | None = None
-    chunk_count: int = 0
-    updated_at: float | None = None  # set by the store on write
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A stored chunk with its document's path and title."""
-
-    id: int
-    path: str
-    title: str | None
-    ordinal: int
-    text: str
-    page_start: int | None
-    page_end: int | None
-    char_start: int
-    char_end: int
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from embeddinggemma_rag.core.answer_types import Answer, Citation, Turn
-from embeddinggemma_rag.core.documents import SearchHit
 from embeddinggemma_rag.core.errors import LibraryError
+from embeddinggemma_rag.core.records import Answer, Citation, SearchHit
+from embeddinggemma_rag.core.records import Conversation as Conversation
+from embeddinggemma_rag.core.records import ConversationSummary as ConversationSummary
+from embeddinggemma_rag.core.records import SavedTurn as SavedTurn
 
 DB_NAME = "conversations.sqlite3"
 TITLE_CHARS = 60  # a title is the first question, cut to fit one line of the list
@@ -31,38 +32,6 @@ CREATE TABLE IF NOT EXISTS turns(
     question TEXT NOT NULL, answer TEXT NOT NULL, scope TEXT, asked_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS turns_conversation ON turns(conversation_id, id);
 """
-
-
-@dataclass(frozen=True)
-class SavedTurn:
-    """One question of a conversation and the answer it got."""
-
-    question: str
-    answer: Answer
-    scope: str | None = None
-    asked_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class ConversationSummary:
-    id: int
-    title: str
-    created_at: float
-    updated_at: float
-    turn_count: int
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: int
-    title: str
-    created_at: float
-    updated_at: float
-    turns: tuple[SavedTurn, ...]
-
-    def history(self) -> list[Turn]:
-        """Earlier turns to pass to a follow-up question; stopped, empty answers add nothing."""
-        return [Turn(t.question, t.answer.text) for t in self.turns if t.answer.text.strip()]
 
 
 def title_for(question: str) -> str:
@@ -150,6 +119,10 @@ class ConversationStore:
             raise LibraryError(f"{self.path}: conversation {conversation_id} no longer exists")
         turns = tuple(SavedTurn(q, _answer_from_json(a), s, t) for q, a, s, t in rows)
         return Conversation(head[0], head[1], head[2], head[3], turns)
+
+    def export(self, conversation_id: int, target: Path) -> None:
+        """Write the conversation to `target` as Markdown (`export_markdown`)."""
+        target.write_text(export_markdown(self.load(conversation_id)), encoding="utf-8")
 
     def delete(self, conversation_id: int) -> None:
         with self._db() as db:

@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-# Pages of a parsed document are joined with this character in the document's extracted
-# text, so chunk offsets index one string while a form feed still marks the page break.
-PAGE_SEPARATOR = "\f"
-
-
-class FileStatus(StrEnum):
-    """How ingesting one file ended."""
-
-    INDEXED = "indexed"
-    SKIPPED = "skipped"  # not a file type the app reads
-    NO_TEXT = "no_text"  # opened, but holds no text (e.g. a scanned PDF)
-    FAILED = "failed"  # could not be read; `reason` says why
-
-
-@dataclass(frozen=True)
-class TextBox:
-    """Where a line read by OCR sits: its characters in the page's text, and its box on the
-    page image as fractions of the page's width and height (0 at the top left, 1 at the
-    bottom right), so a viewer can draw it at any zoom."""
-
-    char_start: int
-    char_end: int
-    left: float
-    top: float
-    right: float
-    bottom: float
+# The records that also cross the engine's door live in records.py; named here too, where
+# parsing, chunking and storage have always found them.
+from embeddinggemma_rag.core.records import PAGE_SEPARATOR as PAGE_SEPARATOR
+from embeddinggemma_rag.core.records import FileStatus as FileStatus
+from embeddinggemma_rag.core.records import SearchHit as SearchHit
+from embeddinggemma_rag.core.records import TextBox as TextBox
 
 
 @dataclass(frozen=True)
@@ -78,25 +57,3 @@ class Chunk:
     page_start: int | None
     page_end: int | None
     token_count: int
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One retrieved passage with where it comes from."""
-
-    chunk_id: int
-    path: str
-    title: str
-    page: int | None
-    page_end: int | None
-    score: float  # the mode's score: fused (hybrid, search.fuse_scores), cosine or BM25
-    text: str
-    char_start: int
-    char_end: int
-    # Cosine similarity of the query and the passage at the library's dimension; None when
-    # the passage was found by keywords only. Answering uses it to judge relevance.
-    similarity: float | None = None
-    # True when the passage was read by OCR from a page image (a scan, a photo).
-    ocr: bool = False
-    # The cited page's name where the format has one (a spreadsheet's sheet, a chapter).
-    page_label: str | None = None

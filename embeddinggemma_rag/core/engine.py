@@ -1,6 +1,13 @@
-"""The one facade the GUI and the CLI drive: library, embedder, parser and generator together.
+"""The one door into the library: the GUI, the CLI, the self-test and the MCP server
+drive everything through it: an `Engine` for one library, and the functions it imports
+`as` themselves for what needs no library (settings, models, recovery, JSON forms, the
+highlighting of a query's words), so that the GUI and the CLI import nothing from core/ but
+this module and core.records (tests/test_layering.py).
 
-Models load lazily on first use, so opening the app or asking for `status` costs nothing.
+Importing this module is light, as `core.records` is: numpy, onnxruntime, FAISS and llama.cpp
+load with the first model or library an engine opens (tests/test_layering.py), so the window
+can import it at start-up and the heavy imports happen on the worker thread that first
+uses them. Models load lazily, so opening the app or asking for `status` costs nothing.
 Methods are synchronous and thread-safe; callers run them off the GUI thread.
 """
 
@@ -10,96 +17,80 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
-from embeddinggemma_rag.core import paths
 from embeddinggemma_rag.core.answer_priority import AnswerPriority
-from embeddinggemma_rag.core.answer_types import Answer, Turn
-from embeddinggemma_rag.core.answering import (
-    RELEVANCE_THRESHOLD,
-    AnswerOptions,
-    answer_question,
-    retrieval_query,
-)
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
-from embeddinggemma_rag.core.chat_process import ProcessChatModel
-from embeddinggemma_rag.core.chunk_store import ChunkRecord, DocumentRecord
-from embeddinggemma_rag.core.documents import SearchHit
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
-from embeddinggemma_rag.core.errors import ModelError
-from embeddinggemma_rag.core.generation import ChatModel
-from embeddinggemma_rag.core.ingestion import FileOutcome, Ingestor, IngestProgress, IngestReport
-from embeddinggemma_rag.core.library import Library
-from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
-from embeddinggemma_rag.core.parsing import ParserWorker
+from embeddinggemma_rag.core.conversations import ConversationStore as ConversationStore
+from embeddinggemma_rag.core.conversations import export_file_name as export_file_name
+from embeddinggemma_rag.core.engine_models import default_embedder as default_embedder
+from embeddinggemma_rag.core.engine_models import default_generator as default_generator
+from embeddinggemma_rag.core.engine_models import download_models as download_models
+from embeddinggemma_rag.core.engine_models import embed_as_the_library_does
+from embeddinggemma_rag.core.engine_models import import_model as import_model
+from embeddinggemma_rag.core.engine_models import list_models as list_models
+from embeddinggemma_rag.core.engine_models import load_manifest as load_manifest
+from embeddinggemma_rag.core.engine_models import verify_models as verify_models
+from embeddinggemma_rag.core.engine_tools import format_bench_report as format_bench_report
+from embeddinggemma_rag.core.engine_tools import recover_library as recover_library
+from embeddinggemma_rag.core.engine_tools import run_bench as run_bench
+from embeddinggemma_rag.core.json_forms import answer_json as answer_json
+from embeddinggemma_rag.core.json_forms import document_json as document_json
+from embeddinggemma_rag.core.json_forms import hit_json as hit_json
+from embeddinggemma_rag.core.keyword_text import query_tokens as query_tokens
+from embeddinggemma_rag.core.keyword_text import token_spans as token_spans
+from embeddinggemma_rag.core.page_store import boxes_for_passage as boxes_for_passage
+from embeddinggemma_rag.core.paths import config_dir as config_dir
+from embeddinggemma_rag.core.records import (
+    Answer,
+    ChunkRecord,
+    FileOutcome,
+    IngestProgress,
+    IngestReport,
+    LibraryStatus,
+    SearchHit,
+    TextBox,
+    Turn,
+)
+from embeddinggemma_rag.core.self_test import run_self_test as run_self_test
 from embeddinggemma_rag.core.settings import Settings
+from embeddinggemma_rag.core.settings import load_settings as load_settings
+from embeddinggemma_rag.core.settings import save_settings_changes as save_settings_changes
+from embeddinggemma_rag.core.settings import settings_file as settings_file
 
-EMBEDDING_MODEL_DIR_NAME = "embeddinggemma-300m-q4"
-GENERATOR_MODEL_FILE_NAME = "gemma-3-1b-it-Q4_K_M.gguf"
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from embeddinggemma_rag.core.embedding import Embedder
+    from embeddinggemma_rag.core.generation import ChatModel
+    from embeddinggemma_rag.core.library import Library
+    from embeddinggemma_rag.core.parsing import ParserWorker
+
 # How long an answer waits for a running ingest to reach its next batch (1,024 tokens: about
 # 0.3 s on two cores) before it starts anyway, on fewer threads.
 INGEST_STEP_ASIDE_S = 1.0
 
-EmbedderFactory = Callable[[Settings], OnnxEmbedder]
-GeneratorFactory = Callable[[Settings], ChatModel]
+# The seams are the protocols, so a test double is an embedder or a chat model like any other.
+EmbedderFactory = Callable[[Settings], "Embedder"]
+GeneratorFactory = Callable[[Settings], "ChatModel"]
 
 
-def embedding_model_path(settings: Settings) -> Path:
-    return settings.embedding_model or paths.models_dir() / EMBEDDING_MODEL_DIR_NAME
+def build_engine(
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    embedder_factory: EmbedderFactory = default_embedder,
+    generator_factory: GeneratorFactory = default_generator,
+) -> Engine:
+    """The composition root: the engine every caller runs, with the concrete models
+    (`OnnxEmbedder`, the answer model's `ProcessChatModel`); the library opens `FaissIndex`
+    and `SqliteChunkStore`. Tests and benchmarks pass their own factories.
 
-
-def generator_model_path(settings: Settings) -> Path:
-    return settings.generator_model or paths.models_dir() / GENERATOR_MODEL_FILE_NAME
-
-
-def default_embedder(settings: Settings) -> OnnxEmbedder:
-    from embeddinggemma_rag.core.model_store import require_recorded_sums  # imports this module
-
-    require_recorded_sums(settings, "embedding")
-    return OnnxEmbedder(embedding_model_path(settings), threads=settings.threads)
-
-
-def default_generator(settings: Settings) -> ChatModel:
-    """The answer model in its own process: a native fault in llama.cpp costs one answer."""
-    from embeddinggemma_rag.core.model_store import require_recorded_sums
-
-    require_recorded_sums(settings, "generator")
-    return ProcessChatModel(
-        generator_model_path(settings), settings.context_tokens, settings.threads
-    )
-
-
-def embed_as_the_library_does(library: Library, embedder: OnnxEmbedder) -> None:
-    """Questions are embedded the way the library's passages were, and an empty library
-    takes the way this machine measured fastest (core/compute_choice.py).
-
-    The measurement is remembered per machine, not per library, and can change (a cleared
-    cache, a new onnxruntime, a first measurement on a busy machine): the library's own
-    record is what keeps its passages and its questions comparable."""
-    way = getattr(embedder, "compute_way", None)
-    if way is None:
-        return  # one way only (an fp32 graph, a forced level, a test double)
-    recorded = library.embedding_way()
-    stored_vectors = library.counts()[1] > 0
-    if recorded not in (None, way) and stored_vectors and embedder.use_compute_way(recorded):
-        return
-    library.record_embedding_way(way)
-
-
-@dataclass(frozen=True)
-class LibraryStatus:
-    documents: list[DocumentRecord]
-    chunks: int
-    sources: list[str]
-    embedding_model: str | None
-    dimension: int
-    data_dir: Path
-    # Document path -> pages read by OCR, for the documents that have any.
-    ocr_pages: dict[str, int] = field(default_factory=dict)
+    `read_only`: a reader beside the app (the MCP server) that never writes the library's
+    files and follows what the app saves (`Engine.follow_library`)."""
+    return Engine(settings, embedder_factory, generator_factory, read_only=read_only)
 
 
 class Engine:
@@ -108,34 +99,37 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        embedder_factory: EmbedderFactory = default_embedder,
-        generator_factory: GeneratorFactory = default_generator,
+        embedder_factory: EmbedderFactory,
+        generator_factory: GeneratorFactory,
         *,
         read_only: bool = False,
     ):
-        """`read_only`: a reader beside the app (the MCP server) that never writes the
-        library's files and follows what the app saves (`follow_library`)."""
+        """Callers use `build_engine`, which passes the app's own models. `read_only`: a
+        reader beside the app (the MCP server) that never writes the library's files and
+        follows what the app saves (`follow_library`)."""
         # Nothing an engine does may reach the network; only `models download` lifts this.
         os.environ["HF_HUB_OFFLINE"] = "1"
         self.settings = settings
         self.read_only = read_only
         self._embedder_factory = embedder_factory
-        self._embedder: OnnxEmbedder | None = None
+        self._embedder: Embedder | None = None
         self._library: Library | None = None
         self._parser: ParserWorker | None = None
+        self._conversations: ConversationStore | None = None
         self._load_lock = threading.Lock()
         self._ingest_lock = threading.Lock()  # one ingest at a time; searches run beside it
         self._generator_factory = generator_factory
         self._generator: ChatModel | None = None
         self._answer_lock = threading.Lock()  # one llama.cpp context: one answer at a time
         self._priority = AnswerPriority()  # an ingest steps aside while an answer runs
-        # Random-weight test models give meaningless cosines, so tests and the self-test lower it.
-        self.relevance_threshold = RELEVANCE_THRESHOLD
+        # Random-weight test models give meaningless cosines, so tests and the self-test lower
+        # it. None: answering's RELEVANCE_THRESHOLD (not imported here: it brings numpy).
+        self.relevance_threshold: float | None = None
 
     # Lazy parts ----------------------------------------------------------------------
 
     @property
-    def embedder(self) -> OnnxEmbedder:
+    def embedder(self) -> Embedder:
         with self._load_lock:
             if self._embedder is None:
                 self._embedder = self._embedder_factory(self.settings)
@@ -146,6 +140,8 @@ class Engine:
         embedder = self.embedder
         with self._load_lock:
             if self._library is None:
+                from embeddinggemma_rag.core.library import Library
+
                 self._library = Library.open(
                     self.settings.data_dir,
                     self.settings.dimension,
@@ -178,6 +174,8 @@ class Engine:
     def _parser_worker(self) -> ParserWorker:
         with self._load_lock:
             if self._parser is None:
+                from embeddinggemma_rag.core.parsing import ParserWorker
+
                 self._parser = ParserWorker(
                     timeout_seconds=self.settings.parse_timeout_seconds,
                     memory_mb=self.settings.parse_memory_mb,
@@ -190,6 +188,15 @@ class Engine:
 
     # Operations ----------------------------------------------------------------------
 
+    @property
+    def conversations(self) -> ConversationStore:
+        """The library's saved conversations (opened on first use: SQLite beside the library,
+        no model needed). Quick reads and writes: the GUI uses it on its own thread."""
+        with self._load_lock:
+            if self._conversations is None:
+                self._conversations = ConversationStore(self.settings.data_dir)
+            return self._conversations
+
     def ingest(
         self,
         roots: Sequence[Path],
@@ -198,6 +205,8 @@ class Engine:
         on_file: Callable[[FileOutcome], None] | None = None,
     ) -> IngestReport:
         """Add files and folders to the library, or bring them up to date."""
+        from embeddinggemma_rag.core.ingestion import Ingestor
+
         library, embedder, parser = self.library, self.embedder, self._parser_worker()
         with self._ingest_lock:
             ingestor = Ingestor(
@@ -222,6 +231,21 @@ class Engine:
         sources = [Path(source) for source in self.library.sources()]
         return self.ingest(sources, cancel, on_progress, on_file)
 
+    def reindex(
+        self,
+        also: Sequence[Path] = (),
+        cancel: CancelToken = NEVER_CANCELLED,
+        on_progress: Callable[[IngestProgress], None] | None = None,
+        on_file: Callable[[FileOutcome], None] | None = None,
+    ) -> IngestReport:
+        """Forget every document and index the same folders and files again (after a change
+        of chunking), together with `also`, in one ingest."""
+        sources = [Path(source) for source in self.library.sources()]
+        if not (sources or also):
+            return IngestReport()  # an empty library: nothing to read again
+        self.remove(sources)  # forgets the sources too: they are indexed again by name
+        return self.ingest([*sources, *also], cancel, on_progress, on_file)
+
     def remove(self, targets: Sequence[Path]) -> list[str]:
         """Forget files or folders (not deleting them from disk); returns removed documents."""
         library = self.library
@@ -238,6 +262,8 @@ class Engine:
     def search(
         self, query: str, k: int | None = None, mode: str | None = None, scope: Path | None = None
     ) -> list[SearchHit]:
+        import numpy as np
+
         mode = mode or self.settings.search_mode
         vector: Callable[[], npt.NDArray[np.float32]] | None = None
         if mode != "keyword":
@@ -261,14 +287,22 @@ class Engine:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer from the library's passages, streaming the text to `on_token` (answering.py)."""
+        from embeddinggemma_rag.core.answering import (
+            RELEVANCE_THRESHOLD,
+            AnswerOptions,
+            answer_question,
+            retrieval_query,
+        )
+
         started = time.monotonic()
         with self._priority.answering():  # a running ingest waits at its next batch
             hits = self.search(retrieval_query(question, history), k=k, scope=scope)
             cancel.raise_if_cancelled()
+            threshold = self.relevance_threshold
             options = AnswerOptions(
                 max_answer_tokens=self.settings.max_answer_tokens,
                 temperature=self.settings.temperature,
-                relevance_threshold=self.relevance_threshold,
+                relevance_threshold=RELEVANCE_THRESHOLD if threshold is None else threshold,
             )
             with self._answer_lock:
                 return answer_question(
@@ -295,6 +329,22 @@ class Engine:
         """A passage and up to `neighbours` passages either side of it in its document."""
         return self.library.passage_in_context(chunk_id, neighbours)
 
+    def page_boxes(self, path: str, page: int) -> list[TextBox]:
+        """OCR line boxes of one page of a document, for highlighting a passage on its image:
+        one indexed SQLite read. [] while the library is not open yet, rather than wait for
+        the model it opens with."""
+        library = self._library
+        return [] if library is None else library.page_boxes(path, page)
+
+    def document_text(self, path: Path) -> str:
+        """A document's text as ingestion read it (pages joined by PAGE_SEPARATOR), parsed
+        in a sandbox of its own, so a viewer never waits behind an ingest's parser."""
+        from embeddinggemma_rag.core.parsing import ParserWorker
+
+        s = self.settings
+        with ParserWorker(s.parse_timeout_seconds, s.parse_memory_mb, s.max_file_mb) as worker:
+            return worker.parse(path).text
+
     def embed(
         self,
         texts: Sequence[str],
@@ -302,6 +352,8 @@ class Engine:
         title: str | None = None,
         dimension: int = 768,
     ) -> npt.NDArray[np.float32]:
+        from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+
         embedder = self.embedder
         inputs = [embedder.prompt_input(prompt, text, title) for text in texts]
         return truncate_and_normalize(embedder.embed(inputs), dimension)
@@ -330,10 +382,6 @@ class Engine:
             if self._library is not None:
                 self._library.close()
                 self._library = None
-
-
-def require_embedding_model(settings: Settings) -> Path:
-    path = embedding_model_path(settings)
-    if not path.exists():
-        raise ModelError(path, "embedding model not found")
-    return path
+            if self._conversations is not None:
+                self._conversations.close()
+                self._conversations = None

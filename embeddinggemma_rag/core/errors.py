@@ -65,3 +65,21 @@ class NoTextDocument(DocumentError):
 
 class LibraryError(RagError):
     """The library (database or index) cannot be opened or written."""
+
+
+STOPPED_UNEXPECTEDLY = "the answer model stopped unexpectedly"
+
+
+class AnswerModelCrashed(ModelError):
+    """The answer model's process died mid-request (a native fault or an out-of-memory kill).
+
+    Only that request fails: the next one starts a fresh process (core/chat_process.py). It
+    lives here, with the other errors, so a caller can catch it without that module.
+    """
+
+    def __init__(self, path: Path, how: str) -> None:
+        super().__init__(
+            path,
+            f"{STOPPED_UNEXPECTEDLY} ({how})",
+            hint="Ask again to retry; if it keeps happening, choose another answer model.",
+        )

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from embeddinggemma_rag.core.answer_priority import AnswerPriority
@@ -20,70 +20,23 @@ from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken, Progres
 from embeddinggemma_rag.core.chunk_store import DocumentRecord
 from embeddinggemma_rag.core.chunking import chunk_document, fit_title
 from embeddinggemma_rag.core.documents import Chunk, FileStatus, PageText
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core.embedding import Embedder
 from embeddinggemma_rag.core.errors import Cancelled, DocumentError, LibraryError
 from embeddinggemma_rag.core.file_walk import iter_library_files
 from embeddinggemma_rag.core.library import Library
 from embeddinggemma_rag.core.parsing import ParserWorker, is_supported
+from embeddinggemma_rag.core.records import FileOutcome as FileOutcome
+from embeddinggemma_rag.core.records import IngestProgress as IngestProgress
+from embeddinggemma_rag.core.records import IngestReport as IngestReport
 from embeddinggemma_rag.core.settings import Settings
 
 # Embed chunks of several small files together: one file of one chunk is a batch of one,
 # which leaves most of the model's throughput unused.
-PHASES = ("walk", "parse", "chunk", "embed", "store")
 FLUSH_TOKENS = 32_768
 FLUSH_FILES = 64
 SAVE_INDEX_EVERY_SECONDS = 30.0
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    """How one file ended; `embedded` is False when it was unchanged and left alone."""
-
-    path: str
-    status: FileStatus
-    reason: str | None
-    chunks: int
-    embedded: bool
-
-
-@dataclass(frozen=True)
-class IngestProgress:
-    files_done: int
-    files_total: int
-    chunks_done: int  # chunks embedded in this run
-    current_file: str
-    elapsed_seconds: float
-    # The slow step under way in the current file, e.g. "reading page 3 of 40 by OCR".
-    current_step: str = ""
-    # Work in bytes of the files walked (plus a fixed cost per file, so small files count):
-    # a file's share is done once it has its outcome, and a batch's files advance with
-    # their embedding, which is where the time goes. Files alone stall for a whole batch.
-    work_done: float = 0.0
-    work_total: float = 0.0
-    files: tuple[str, ...] = ()  # every file the walk found, sent once, before the first
-
-
-@dataclass
-class IngestReport:
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    missing_roots: list[str] = field(default_factory=list)
-    chunks_embedded: int = 0
-    seconds: float = 0.0
-    cancelled: bool = False
-    # Where the time went: "walk" (finding and hashing files), "parse" (the sandboxed
-    # parser), "chunk" (tokenizer counts and splitting), "embed", "store" (SQLite and the
-    # vector index). The benchmarks report them apart, so a speed-up is seen where it is.
-    phase_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
-    seconds_waiting_for_answers: float = 0.0  # stepped aside while the person's answers ran
-
-    def by_status(self) -> dict[str, int]:
-        counts = {status.value: 0 for status in FileStatus}
-        for outcome in self.outcomes:
-            counts[outcome.status.value] += 1
-        return counts
 
 
 @dataclass
@@ -119,7 +72,7 @@ class Ingestor:
     def __init__(
         self,
         library: Library,
-        embedder: OnnxEmbedder,
+        embedder: Embedder,
         parser: ParserWorker,
         settings: Settings,
         on_progress: Callable[[IngestProgress], None] | None = None,

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from embeddinggemma_rag.core.answer_types import Answer, Citation
-from embeddinggemma_rag.core.chunk_store import ChunkRecord, DocumentRecord
-from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.records import (
+    Answer,
+    ChunkRecord,
+    Citation,
+    DocumentRecord,
+    SearchHit,
+)
 
 
 def _passage_json(passage: SearchHit | Citation) -> dict[str, Any]:

@@ -26,6 +26,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from embeddinggemma_rag.core.records import QueryToken as QueryToken
+
 # Most words a query contributes: a pasted paragraph must not become hundreds of OR terms.
 MAX_QUERY_TOKENS = 32
 
@@ -139,20 +141,6 @@ def tokens(text: str) -> Iterator[Token]:
 def index_text(text: str) -> str:
     """The keyword index's form of a chunk: its tokens, space-separated."""
     return " ".join(t.text for t in tokens(text))
-
-
-@dataclass(frozen=True)
-class QueryToken:
-    """A query token: matched whole, or as a prefix (a piece shorter than its n-gram)."""
-
-    text: str
-    prefix: bool = False
-    ngram: bool = False  # a piece of a Chinese or Thai run rather than a whole word
-
-    def fts5(self) -> str:
-        # Tokens hold only word characters, never '"', so quoting needs no escaping, and a
-        # quoted string is never read as FTS5 syntax (NEAR, AND, '*', '-', ':').
-        return f'"{self.text}"' + ("*" if self.prefix else "")
 
 
 def query_tokens(text: str, limit: int = MAX_QUERY_TOKENS) -> list[QueryToken]:

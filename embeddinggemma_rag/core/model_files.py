@@ -7,9 +7,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from embeddinggemma_rag.core import paths
 from embeddinggemma_rag.core.errors import ModelError
 
+if TYPE_CHECKING:
+    from embeddinggemma_rag.core.settings import Settings
+
+# Where `models download` puts the two models, below the models folder.
+EMBEDDING_MODEL_DIR_NAME = "embeddinggemma-300m-q4"
+GENERATOR_MODEL_FILE_NAME = "gemma-3-1b-it-Q4_K_M.gguf"
 EMBEDDING_GRAPH = "onnx/model_q4.onnx"
 EMBEDDING_TOKENIZER = "tokenizer.json"
 EMBEDDING_INPUTS = ("input_ids", "attention_mask")
@@ -28,6 +36,14 @@ class EmbeddingModelFiles:
     @property
     def external_data(self) -> Path:
         return self.graph.with_name(self.graph.name + "_data")
+
+
+def embedding_model_path(settings: Settings) -> Path:
+    return settings.embedding_model or paths.models_dir() / EMBEDDING_MODEL_DIR_NAME
+
+
+def generator_model_path(settings: Settings) -> Path:
+    return settings.generator_model or paths.models_dir() / GENERATOR_MODEL_FILE_NAME
 
 
 def locate_embedding_model(root: Path, graph_name: str = EMBEDDING_GRAPH) -> EmbeddingModelFiles:

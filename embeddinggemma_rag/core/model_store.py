@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,76 +16,27 @@ from embeddinggemma_rag.core.cancel import (
     ProgressCallback,
     ignore_progress,
 )
-from embeddinggemma_rag.core.engine import (
+from embeddinggemma_rag.core.errors import ModelError
+from embeddinggemma_rag.core.model_files import (
     EMBEDDING_MODEL_DIR_NAME,
     GENERATOR_MODEL_FILE_NAME,
     embedding_model_path,
     generator_model_path,
 )
-from embeddinggemma_rag.core.errors import ModelError, RagError
+from embeddinggemma_rag.core.records import Manifest as Manifest
+from embeddinggemma_rag.core.records import ManifestFile as ManifestFile
+from embeddinggemma_rag.core.records import ModelSpec as ModelSpec
+from embeddinggemma_rag.core.records import ModelStatus as ModelStatus
 from embeddinggemma_rag.core.settings import Settings, load_settings, save_settings
 
 CHECKSUMS_FILE = "checksums.json"
 MISMATCH_REASON = "does not match its recorded SHA-256 (damaged or tampered with)"
-KINDS = ("embedding", "generator")
 IMPORT_HINT = (
     "Import an embedding model folder in the published layout (onnx/model_q4.onnx with its "
     ".onnx_data, tokenizer.json) or a .gguf chat model with a chat template."
 )
 # The manifest ships inside the package; a source checkout keeps it in models/manifest/.
 _SOURCE_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "manifest" / "models.json"
-
-
-@dataclass(frozen=True)
-class ManifestFile:
-    path: str  # relative to the repository, kept below the model's folder
-    approx_bytes: int
-    sha256: str | None  # None: pinned at first download from the hub's own LFS checksum
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    kind: str  # "embedding" or "generator"
-    name: str
-    repo_id: str
-    revision: str
-    licence: str
-    gated: bool
-    files: tuple[ManifestFile, ...]
-
-    def local_key(self, file: ManifestFile) -> str:
-        """Where the file lives below the models folder (and its key in checksums.json)."""
-        if self.kind == "embedding":
-            return f"{EMBEDDING_MODEL_DIR_NAME}/{file.path}"
-        return GENERATOR_MODEL_FILE_NAME
-
-
-@dataclass(frozen=True)
-class Manifest:
-    embedding: ModelSpec
-    generator: ModelSpec
-
-    def models(self, which: str = "all") -> list[ModelSpec]:
-        if which not in ("all", *KINDS):
-            raise RagError(f"unknown model kind {which!r}: use all, embedding or generator")
-        return [m for m in (self.embedding, self.generator) if which in ("all", m.kind)]
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """One model as the app would use it now."""
-
-    kind: str  # "embedding" or "generator"
-    path: Path  # the folder (embedding) or .gguf file (generator) in use
-    configured: bool  # True: set by settings, environment or option; False: the default place
-    present: bool
-    size_bytes: int
-    checksum: str  # "ok", "mismatch", "unpinned" (no recorded sum to compare), "missing"
-    problem: str = ""  # one line naming the file and what to do; "" when usable
-
-    @property
-    def ok(self) -> bool:
-        return self.present and not self.problem
 
 
 def load_manifest() -> Manifest:

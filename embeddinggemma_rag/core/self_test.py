@@ -50,13 +50,13 @@ def copy_sample(target: Path) -> list[Path]:
 
 def run_self_test(settings: Settings, report: Callable[[str], None] = print) -> SelfTestReport:
     """Run the whole path in a throw-away library; RagError (or ModelError) on any failure."""
-    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.engine import build_engine  # it imports this module
 
     result = SelfTestReport()
     with tempfile.TemporaryDirectory(prefix="embeddinggemma-rag-self-test-") as tmp:
         sample = Path(tmp) / "sample"
         files = copy_sample(sample)
-        engine = Engine(settings.replace(data_dir=Path(tmp) / "library"))
+        engine = build_engine(settings.replace(data_dir=Path(tmp) / "library"))
         # The self-test checks the machinery, not the models' judgement: the answer step runs
         # even with test models whose random weights make every cosine meaningless.
         engine.relevance_threshold = -1.0

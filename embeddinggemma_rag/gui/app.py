@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from embeddinggemma_rag.core.settings import Settings
+    from embeddinggemma_rag.core.records import Settings
     from embeddinggemma_rag.gui.engine_host import EngineFactory
 
 
@@ -69,8 +69,8 @@ def main() -> int:
     import multiprocessing
 
     multiprocessing.freeze_support()  # a frozen app's parser child starts here
-    from embeddinggemma_rag.core.errors import RagError
-    from embeddinggemma_rag.core.settings import load_settings
+    from embeddinggemma_rag.core.engine import load_settings
+    from embeddinggemma_rag.core.records import RagError
 
     try:
         settings = load_settings()

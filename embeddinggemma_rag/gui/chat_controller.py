@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from embeddinggemma_rag.core.answer_types import Answer, Turn
-from embeddinggemma_rag.core.conversations import ConversationStore, SavedTurn, export_markdown
+from embeddinggemma_rag.core.engine import ConversationStore
+from embeddinggemma_rag.core.records import Answer, SavedTurn, Turn
 from embeddinggemma_rag.gui.chat_view import ChatView
 from embeddinggemma_rag.gui.engine_host import EngineHost
 from embeddinggemma_rag.gui.errors import RETRY, ErrorReporter, describe
@@ -38,13 +38,17 @@ class ChatController(QObject):
     def __init__(self, host: EngineHost, view: ChatView, errors: ErrorReporter) -> None:
         super().__init__(view)
         self.host, self.view, self.errors = host, view, errors
-        self.store = ConversationStore(host.settings.data_dir)
         self.conversation_id: int | None = None
         self.job: Job | None = None
         errors.actions[RETRY] = self.retry
         view.ask_requested.connect(self.ask)
         view.regenerate_requested.connect(self.ask)
         view.stop_requested.connect(self.stop)
+
+    @property
+    def store(self) -> ConversationStore:
+        """The engine's conversations (of the library the settings name now)."""
+        return self.host.conversations
 
     # Asking ----------------------------------------------------------------------------
 
@@ -154,7 +158,4 @@ class ChatController(QObject):
         emit(self.conversations_changed)
 
     def export(self, conversation_id: int, path: Path) -> None:
-        path.write_text(export_markdown(self.store.load(conversation_id)), encoding="utf-8")
-
-    def close(self) -> None:
-        self.store.close()
+        self.store.export(conversation_id, path)

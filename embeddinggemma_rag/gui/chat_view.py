@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embeddinggemma_rag.core.answer_types import Answer
+from embeddinggemma_rag.core.records import Answer
 from embeddinggemma_rag.gui.question_box import QuestionBox
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.text_views import SafeTextBrowser

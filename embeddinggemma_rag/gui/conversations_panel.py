@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embeddinggemma_rag.core.conversations import ConversationSummary
+from embeddinggemma_rag.core.records import ConversationSummary
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button
 

@@ -1,8 +1,11 @@
-"""The engine seen from the GUI: loads it in the background, queues ingests, starts answers.
+"""The engine seen from the GUI: loads its models in the background, queues ingests, starts
+answers.
 
-Importing the engine pulls in onnxruntime, FAISS and numpy (over a second), so it happens on a
-worker thread and the window is usable first. Every engine call runs in a job; this object
-only keeps the queue and relays results as signals. Pause is a `threading.Event` checked from
+The engine is made with the window (cheap: nothing loads until used), so its conversations
+are there at once, even before the models are. Loading a model pulls in onnxruntime, FAISS
+and numpy (over a second), so it happens on a worker thread and the window is usable first.
+Every engine call that may wait for a model or the disk runs in a job; this object only keeps
+the queue and relays results as signals. Pause is a `threading.Event` checked from
 the ingest progress callback (the job blocks between files or batches while paused); cancel
 stops the ingest, and the next ingest resumes it, because unchanged files are skipped.
 """
@@ -13,19 +16,23 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from embeddinggemma_rag.core.answer_types import Turn
-from embeddinggemma_rag.core.settings import Settings
+from embeddinggemma_rag.core.engine import ConversationStore, Engine, build_engine
+from embeddinggemma_rag.core.records import (
+    Answer,
+    IngestProgress,
+    IngestReport,
+    LibraryStatus,
+    Settings,
+    TextBox,
+    Turn,
+)
 from embeddinggemma_rag.gui.jobs import Job, JobContext, JobRunner
 from embeddinggemma_rag.gui.signals import emit
 
-if TYPE_CHECKING:
-    from embeddinggemma_rag.core.engine import Engine
-
-EngineFactory = Callable[[Settings], "Engine"]
+EngineFactory = Callable[[Settings], Engine]
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,7 @@ EMBEDDING, GENERATOR = "embedding", "generator"
 
 
 def default_engine_factory(settings: Settings) -> Engine:
-    from embeddinggemma_rag.core.engine import Engine
-
-    return Engine(settings)
+    return build_engine(settings)
 
 
 class EngineHost(QObject):
@@ -54,6 +59,7 @@ class EngineHost(QObject):
     failed = Signal(object, str)  # exception, what was being done
     generator_failed = Signal(object)  # the exception: the library works on without it
     pending_changed = Signal()  # folders and files waiting to be indexed
+    library_changed = Signal()  # new settings name another library folder
 
     def __init__(
         self,
@@ -65,7 +71,9 @@ class EngineHost(QObject):
         self.settings = settings
         self.runner = JobRunner(parent=self)
         self._factory = engine_factory
-        self._engine: Engine | None = None
+        self._engine = engine_factory(settings)
+        self._retiring: list[Engine] = []  # replaced by `reload`: closed on a worker
+        # Set once `start` has closed the engines this one replaced: jobs wait for it.
         self._engine_made = threading.Event()
         self._ingest_job: Job | None = None
         self._pending_paths: list[str] = []
@@ -88,7 +96,9 @@ class EngineHost(QObject):
         self.models_missing = False
         self._engine_made.clear()
         emit(self.model_state_changed, EMBEDDING, "loading…")
-        job = self.runner.start("load", self._load)
+        retiring, self._retiring = self._retiring, []
+        engine = self._engine
+        job = self.runner.start("load", lambda ctx: self._load(engine, retiring))
         job.succeeded.connect(self._on_load_succeeded)
         job.failed.connect(self._on_load_failed)
         if rescan:
@@ -110,7 +120,17 @@ class EngineHost(QObject):
         for job in stopping:
             job.cancel()
         self._engine_made.clear()  # jobs started from now on wait for the new engine
-        self._after(stopping, lambda: self.start(rescan))
+        self._after(stopping, lambda: self._replace_engine(rescan))
+
+    def _replace_engine(self, rescan: bool) -> None:
+        """A new engine for the new settings; the old one is closed by `start`'s job, not
+        here on the GUI thread (it may save a large index)."""
+        data_dir = self._engine.settings.data_dir
+        self._retiring.append(self._engine)
+        self._engine = self._factory(self.settings)
+        if self.settings.data_dir != data_dir:
+            emit(self.library_changed)  # another library: its own conversations
+        self.start(rescan)
 
     def _after(self, jobs: list[Job], callback: Callable[[], None]) -> None:
         """Call back once these jobs are done (not jobs started since: they may be waiting
@@ -120,18 +140,16 @@ class EngineHost(QObject):
         else:
             callback()
 
-    def _load(self, ctx: JobContext) -> Any:
-        retiring, self._engine = self._engine, None
-        if retiring is not None:
-            retiring.close()  # here, not on the GUI thread: it may save a large index
+    def _load(self, engine: Engine, retiring: list[Engine]) -> LibraryStatus:
         try:
-            self._engine = self._factory(self.settings)
+            for old in retiring:
+                old.close()  # here, not on the GUI thread: it may save a large index
         finally:
-            self._engine_made.set()  # waiting jobs then fail on a missing engine, never hang
-        self._engine.embedder  # noqa: B018 - the property loads the model
-        return self._engine.status()
+            self._engine_made.set()  # waiting jobs then fail on a missing model, never hang
+        engine.embedder  # noqa: B018 - the property loads the model
+        return engine.status()
 
-    def _on_load_succeeded(self, status: Any) -> None:
+    def _on_load_succeeded(self, status: LibraryStatus) -> None:
         emit(self.model_state_changed, EMBEDDING, "ready")
         emit(self.status_changed, status)
         # Loaded now, not at the first question: the first answer should not wait for it.
@@ -154,7 +172,7 @@ class EngineHost(QObject):
         emit(self.model_state_changed, GENERATOR, f"not loaded ({exc})")
         emit(self.generator_failed, exc)
 
-    def _on_self_status_changed(self, status: Any) -> None:
+    def _on_self_status_changed(self, status: LibraryStatus) -> None:
         self.library_chunks = status.chunks
 
     @property
@@ -166,16 +184,24 @@ class EngineHost(QObject):
         """The engine, for job functions: waits (cancellably) until it has been made."""
         while not self._engine_made.wait(0.05):
             ctx.check()
-        if self._engine is None:
-            raise RuntimeError("the engine could not be created")
         return self._engine
 
-    def close(self) -> None:
-        """Cancel every job, wait for the workers, then close the engine (saving the index)."""
+    @property
+    def conversations(self) -> ConversationStore:
+        """The library's saved conversations: quick SQLite reads and writes, fine on the GUI
+        thread, and there before the models are."""
+        return self._engine.conversations
+
+    def stop_jobs(self) -> None:
+        """Cancel every job and wait for the workers; nothing new starts after this."""
         self.runner.shutdown()
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+
+    def close(self) -> None:
+        """Stop the jobs, then close the engines (saving the index)."""
+        self.stop_jobs()
+        for engine in [*self._retiring, self._engine]:
+            engine.close()
+        self._retiring = []
 
     # Library ---------------------------------------------------------------------------
 
@@ -223,25 +249,23 @@ class EngineHost(QObject):
         self._pending_paths, self._running_paths = [], [str(p) for p in paths]
         emit(self.pending_changed)
 
-        def work(ctx: JobContext) -> Any:
+        def work(ctx: JobContext) -> tuple[IngestReport | None, LibraryStatus]:
             engine = self.engine(ctx)
 
-            def on_progress(progress: Any) -> None:
+            def on_progress(progress: IngestProgress) -> None:
                 ctx.check()  # the pause point
                 if progress.files:  # the walk's list, once: every file is shown at once
                     ctx.item(FilesFound(progress.files))
                 total = progress.work_total
                 ctx.progress(progress, progress.work_done / total if total else None)
 
-            report, targets = None, list(paths)
-            if reindex:  # remove() forgets the sources too: index them again by name
-                sources = [Path(source) for source in engine.library.sources()]
-                engine.remove(sources)
-                targets = sources + targets
+            report = None
+            if reindex:  # the queued folders and files go with the library's own
+                report = engine.reindex(paths, ctx.cancel, on_progress, ctx.item)
             elif rescan:
                 report = engine.rescan(ctx.cancel, on_progress, ctx.item)
-            if targets:  # even when cancelled: it records the folders as sources first
-                report = engine.ingest(targets, ctx.cancel, on_progress, ctx.item)
+            if paths and not reindex:  # even when cancelled: it records the folders first
+                report = engine.ingest(paths, ctx.cancel, on_progress, ctx.item)
             return report, engine.status()
 
         job = self.runner.start("ingest", work)
@@ -251,7 +275,7 @@ class EngineHost(QObject):
         self._ingest_job = job
         emit(self.ingest_started, job)
 
-    def _on_ingest_succeeded(self, result: tuple[Any, Any]) -> None:
+    def _on_ingest_succeeded(self, result: tuple[IngestReport | None, LibraryStatus]) -> None:
         report, status = result
         emit(self.ingest_finished, report)
         emit(self.status_changed, status)
@@ -296,7 +320,7 @@ class EngineHost(QObject):
         """Start an answer; the job streams `tokens` and succeeds with an `Answer`."""
         turns = tuple(history)
 
-        def work(ctx: JobContext) -> Any:
+        def work(ctx: JobContext) -> Answer:
             return self.engine(ctx).ask(
                 question, history=turns, scope=scope, cancel=ctx.cancel, on_token=ctx.token
             )
@@ -305,27 +329,18 @@ class EngineHost(QObject):
 
     # Documents -------------------------------------------------------------------------
 
-    def page_boxes(self, path: str, page: int) -> list[Any]:
-        """OCR line boxes of one page (TextBox), for the viewer: one indexed SQLite read, quick
-        enough for the GUI thread. [] before the library is open or when it fails."""
-        engine = self._engine
-        if engine is None:
-            return []
+    def page_boxes(self, path: str, page: int) -> list[TextBox]:
+        """OCR line boxes of one page, for the viewer: one indexed SQLite read, quick enough
+        for the GUI thread. [] before the library is open or when it fails."""
         try:
-            return list(engine.library.page_boxes(path, page))
+            return self._engine.page_boxes(path, page)
         except Exception:  # the viewer then shows the page without a highlight
             return []
 
-    def read_document(self, path: str, then: Callable[[str], Any] = str) -> Job:
+    def read_document(self, path: str, then: Callable[[str], object] = str) -> Job:
         """Extract a document's text as ingestion did (in the parser sandbox) and hand it to
         `then` on the worker too (searching a long text is no work for the GUI thread)."""
-
-        def work(ctx: JobContext) -> Any:
-            from embeddinggemma_rag.core.parsing import ParserWorker
-
-            s = self.settings
-            with ParserWorker(s.parse_timeout_seconds, s.parse_memory_mb, s.max_file_mb) as worker:
-                text = worker.parse(Path(path)).text
-            return then(text)
-
-        return self.runner.start("read document", work)
+        engine = self._engine
+        return self.runner.start(
+            "read document", lambda ctx: then(engine.document_text(Path(path)))
+        )

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
-from embeddinggemma_rag.core.chat_process import AnswerModelCrashed
-from embeddinggemma_rag.core.errors import Cancelled, ModelError, RagError
+from embeddinggemma_rag.core.records import AnswerModelCrashed, Cancelled, ModelError, RagError
 from embeddinggemma_rag.gui.signals import emit
 
 STATUS_SECONDS = 6

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -14,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from embeddinggemma_rag.core.records import IngestProgress
 from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button, plain_label
@@ -37,7 +37,7 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def describe_progress(progress: Any) -> str:
+def describe_progress(progress: IngestProgress) -> str:
     """`IngestProgress` in words. Time left comes from the work done (bytes read and
     embedded), not from files: a batch of files is embedded together, so files stall."""
     done, total = progress.files_done, progress.files_total
@@ -94,7 +94,7 @@ class IngestBar(QWidget):
         job.finished.connect(self._on_job_finished)
         self.show()
 
-    def _on_job_progressed(self, progress: Any) -> None:
+    def _on_job_progressed(self, progress: IngestProgress) -> None:
         if self.sender() is not self._job:
             return
         if progress.work_total:

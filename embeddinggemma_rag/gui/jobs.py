@@ -11,12 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
-from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.errors import Cancelled
+from embeddinggemma_rag.core.records import Cancelled, CancelToken
 from embeddinggemma_rag.gui.signals import emit
 
 PROGRESS_STEP = 0.01
@@ -37,9 +35,9 @@ class JobContext:
         self._running = threading.Event()
         self._running.set()
         self._lock = threading.Lock()
-        self._progress: tuple[Any, float | None] | None = None
+        self._progress: tuple[object, float | None] | None = None
         self._progress_sent: tuple[float | None, float] = (None, 0.0)
-        self._items: list[Any] = []
+        self._items: list[object] = []
         self._items_sent = 0.0
         self._tokens: list[str] = []
         self._tokens_sent = 0.0
@@ -50,7 +48,7 @@ class JobContext:
             self.cancel.raise_if_cancelled()
         self.cancel.raise_if_cancelled()
 
-    def progress(self, value: Any, fraction: float | None = None) -> None:
+    def progress(self, value: object, fraction: float | None = None) -> None:
         now = time.monotonic()
         with self._lock:
             self._progress = (value, fraction)
@@ -64,7 +62,7 @@ class JobContext:
         self._flush_items()  # the items a progress report counts are never shown after it
         emit(self._job.progressed, value)
 
-    def item(self, value: Any) -> None:
+    def item(self, value: object) -> None:
         with self._lock:
             self._items.append(value)
             if time.monotonic() - self._items_sent < ITEMS_EVERY_SECONDS:
@@ -123,7 +121,7 @@ class Job(QObject):
     finished = Signal()
     paused_changed = Signal(bool)
 
-    def __init__(self, name: str, work: Callable[[JobContext], Any]) -> None:
+    def __init__(self, name: str, work: Callable[[JobContext], object]) -> None:
         super().__init__()
         self.name = name
         self._work = work
@@ -187,7 +185,7 @@ class JobRunner(QObject):
         self._jobs: set[Job] = set()
         self.closed = False
 
-    def start(self, name: str, work: Callable[[JobContext], Any]) -> Job:
+    def start(self, name: str, work: Callable[[JobContext], object]) -> Job:
         """Queue `work`; it starts once control returns to the event loop, so the caller's
         connections made right after this call never miss a quick job's signals."""
         job = Job(name, work)

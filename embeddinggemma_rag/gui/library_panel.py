@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
@@ -24,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embeddinggemma_rag.core.documents import FileStatus
+from embeddinggemma_rag.core.records import DocumentRecord, FileOutcome, FileStatus
+from embeddinggemma_rag.gui.engine_host import FilesFound
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button
 
@@ -98,7 +98,7 @@ class _WrappingDelegate(QStyledItemDelegate):
         return int(box.height()) + 4
 
 
-def _summary(statuses: list[Any]) -> str:
+def _summary(statuses: list[str]) -> str:
     """A folder's row: how far indexing got, or how many files and problems it has."""
     total = len(statuses)
     not_indexed = statuses.count(NOT_INDEXED)
@@ -188,7 +188,7 @@ class LibraryPanel(QWidget):
 
     # Filling ---------------------------------------------------------------------------
 
-    def set_library(self, sources: list[str], documents: list[Any]) -> None:
+    def set_library(self, sources: list[str], documents: list[DocumentRecord]) -> None:
         """Rebuild from the library (`LibraryStatus.sources` and `.documents`); files still
         waiting for indexing (or cancelled before it) keep their rows."""
         waiting = {
@@ -217,13 +217,12 @@ class LibraryPanel(QWidget):
                 self._source_item(path).setText(STATUS, status)
         self.hint.setVisible(not self._sources)
 
-    def apply_outcomes(self, outcomes: list[Any]) -> None:
+    def apply_outcomes(self, outcomes: list[FileOutcome | FilesFound]) -> None:
         """Update rows from `FileOutcome`s as indexing reports them; a `FilesFound` among
         them lists every file the indexing will reach, shown at once as queued."""
         for outcome in outcomes:
-            found = getattr(outcome, "paths", None)
-            if found is not None:
-                for path in found:
+            if isinstance(outcome, FilesFound):
+                for path in outcome.paths:
                     if path not in self._files:
                         self._set_waiting(self._file_row(path), QUEUED)
                 continue

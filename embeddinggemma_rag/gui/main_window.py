@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QRect, QSettings, Qt, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QCoreApplication, QMimeData, QRect, QSettings, Qt, QUrl
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+)
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from embeddinggemma_rag import APP_NAME
-from embeddinggemma_rag.core import paths
-from embeddinggemma_rag.core.settings import Settings
+from embeddinggemma_rag.core.engine import config_dir
+from embeddinggemma_rag.core.records import (
+    IngestProgress,
+    IngestReport,
+    LibraryStatus,
+    Manifest,
+    ModelStatus,
+    Settings,
+)
 from embeddinggemma_rag.gui import model_jobs
 from embeddinggemma_rag.gui.chat_controller import ChatController
 from embeddinggemma_rag.gui.chat_view import ChatView
@@ -48,7 +60,7 @@ def first_window_geometry(available: QRect) -> QRect:
     return QRect(left, top, width, height)
 
 
-def dropped_paths(mime: Any) -> list[Path]:
+def dropped_paths(mime: QMimeData) -> list[Path]:
     """Local files and folders from a drop (a file manager sends file:// URLs)."""
     if not mime.hasUrls():
         return []
@@ -109,6 +121,7 @@ class MainWindow(QMainWindow):
         host.model_state_changed.connect(self._on_host_model_state_changed)
         host.generator_failed.connect(self._on_host_generator_failed)
         host.pending_changed.connect(self._update_model_notice)
+        host.library_changed.connect(self._on_host_library_changed)
         self.model_notice.action_clicked.connect(self.actions_.open_setup)
         self.chat.models_needed.connect(self._update_model_notice)
         self.chat.documents_needed.connect(self._on_chat_documents_needed)
@@ -152,7 +165,7 @@ class MainWindow(QMainWindow):
         job.succeeded.connect(self._on_check_job_succeeded)
         job.failed.connect(self._on_check_job_failed)
 
-    def _on_check_job_succeeded(self, result: tuple[Any, list[Any]]) -> None:
+    def _on_check_job_succeeded(self, result: tuple[Manifest, list[ModelStatus]]) -> None:
         statuses = {status.kind: status for status in result[1]}
         self.missing_models = {kind for kind, status in statuses.items() if not status.ok}
         if statuses[EMBEDDING].ok:
@@ -164,6 +177,10 @@ class MainWindow(QMainWindow):
         self._update_model_notice()
         if not all(status.ok for status in statuses.values()):
             self.actions_.open_setup()
+
+    def _on_host_library_changed(self) -> None:
+        """Another library folder: its conversations are listed, and none of them is open."""
+        self.chat.new_conversation()  # which lists them again
 
     def _on_host_model_state_changed(self, which: str, state: str) -> None:
         if state == "ready":
@@ -212,7 +229,7 @@ class MainWindow(QMainWindow):
             self.library_panel.mark_queued((str(p.absolute()) for p in paths_), status)
             self.host.ingest([p.absolute() for p in paths_])
 
-    def _on_host_status_changed(self, status: Any) -> None:
+    def _on_host_status_changed(self, status: LibraryStatus) -> None:
         self.library_panel.set_library(status.sources, status.documents)  # counts follow
         self.chat_view.set_scope_choices(status.sources)
         self.watcher.watch(status.sources, [d.path for d in status.documents])
@@ -222,10 +239,10 @@ class MainWindow(QMainWindow):
         job.items.connect(self.library_panel.apply_outcomes)
         job.progressed.connect(self._on_ingest_job_progressed)
 
-    def _on_ingest_job_progressed(self, progress: Any) -> None:
+    def _on_ingest_job_progressed(self, progress: IngestProgress) -> None:
         self.library_panel.mark_in_progress(progress.current_file)
 
-    def _on_host_ingest_finished(self, report: Any) -> None:
+    def _on_host_ingest_finished(self, report: IngestReport | None) -> None:
         if report is None:
             self.library_panel.mark_cancelled()  # failed part-way: what is left can resume
             return
@@ -304,7 +321,7 @@ class MainWindow(QMainWindow):
         if dropped_paths(event.mimeData()):
             event.acceptProposedAction()
 
-    def dragMoveEvent(self, event: Any) -> None:
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         if dropped_paths(event.mimeData()):
             event.acceptProposedAction()
 
@@ -319,7 +336,7 @@ class MainWindow(QMainWindow):
     def _geometry_store(self) -> QSettings:
         # An INI file in the app's config folder, not the registry or ~/.config/<org>: one
         # place for everything the app keeps, and tests isolate it with the rest.
-        return QSettings(str(paths.config_dir() / GEOMETRY_FILE), QSettings.Format.IniFormat)
+        return QSettings(str(config_dir() / GEOMETRY_FILE), QSettings.Format.IniFormat)
 
     def _restore_geometry(self) -> None:
         store = self._geometry_store()
@@ -348,9 +365,9 @@ class MainWindow(QMainWindow):
             store.sync()
             self.hide()
             self.chat.stop()
-            self.host.close()
+            self.host.stop_jobs()
             # Deliver the stopped jobs' last signals now: a stopped answer is saved with the
-            # text it had, before the conversation store closes.
+            # text it had, before the engine closes its conversations.
             QCoreApplication.sendPostedEvents()
-            self.chat.close()
+            self.host.close()
         event.accept()

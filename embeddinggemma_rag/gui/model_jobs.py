@@ -4,8 +4,9 @@ network access of the app, and only when the user starts it)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from embeddinggemma_rag.core import engine
+from embeddinggemma_rag.core.records import Manifest, ModelStatus, Progress
 from embeddinggemma_rag.gui.engine_host import EngineHost
 from embeddinggemma_rag.gui.jobs import Job, JobContext
 
@@ -13,10 +14,8 @@ from embeddinggemma_rag.gui.jobs import Job, JobContext
 def check_models(host: EngineHost) -> Job:
     """The manifest and each model's state (present, sizes, problem) for the setup screen."""
 
-    def work(ctx: JobContext) -> Any:
-        from embeddinggemma_rag.core import model_store
-
-        return model_store.load_manifest(), model_store.list_models(host.settings)
+    def work(ctx: JobContext) -> tuple[Manifest, list[ModelStatus]]:
+        return engine.load_manifest(), engine.list_models(host.settings)
 
     return host.runner.start("check models", work)
 
@@ -24,10 +23,8 @@ def check_models(host: EngineHost) -> Job:
 def import_model(host: EngineHost, path: Path) -> Job:
     """Check that the files load and record them in the settings file."""
 
-    def work(ctx: JobContext) -> Any:
-        from embeddinggemma_rag.core import model_store
-
-        return model_store.import_model(host.settings, path)
+    def work(ctx: JobContext) -> ModelStatus:
+        return engine.import_model(host.settings, path)
 
     return host.runner.start("import model", work)
 
@@ -35,13 +32,11 @@ def import_model(host: EngineHost, path: Path) -> Job:
 def download_models(host: EngineHost, which: str, token: str | None) -> Job:
     """The only network access of the app, and only when the user starts it."""
 
-    def work(ctx: JobContext) -> Any:
-        from embeddinggemma_rag.core import model_store
-
-        def on_progress(progress: Any) -> None:
+    def work(ctx: JobContext) -> list[ModelStatus]:
+        def on_progress(progress: Progress) -> None:
             ctx.progress(progress, progress.done / progress.total if progress.total else None)
 
-        return model_store.download_models(
+        return engine.download_models(
             host.settings, which, token, on_progress, ctx.cancel, host.download_endpoint
         )
 

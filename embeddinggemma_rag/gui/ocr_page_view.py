@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap, QResi
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtWidgets import QLabel, QScrollArea, QWidget
 
-from embeddinggemma_rag.core.documents import TextBox
+from embeddinggemma_rag.core.records import TextBox
 
 RENDER_WIDTH = 1400  # pixels across the rendered page; the view scales it to its width
 _HIGHLIGHT = QColor(255, 213, 0, 110)  # translucent yellow: the scan stays readable below

@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embeddinggemma_rag.core.errors import ConfigError
-from embeddinggemma_rag.core.settings import (
+from embeddinggemma_rag.core.records import (
     MATRYOSHKA_DIMENSIONS,
     MAX_MODEL_TOKENS,
     SEARCH_MODES,
+    ConfigError,
     Settings,
 )
 from embeddinggemma_rag.gui.widgets import button, plain_label

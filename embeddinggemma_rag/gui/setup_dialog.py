@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from embeddinggemma_rag.core.records import Manifest, ModelSpec, ModelStatus, Progress
 from embeddinggemma_rag.gui import model_jobs
 from embeddinggemma_rag.gui.engine_host import EMBEDDING, GENERATOR, EngineHost
 from embeddinggemma_rag.gui.errors import ErrorReporter
@@ -54,7 +54,7 @@ class _ModelBox(QGroupBox):
         row.addWidget(self.choose_button)
         layout.addLayout(row)
 
-    def show_model(self, spec: Any, status: Any) -> None:
+    def show_model(self, spec: ModelSpec, status: ModelStatus) -> None:
         size = format_size(sum(f.approx_bytes for f in spec.files))
         self.about.setText(
             f"{spec.name} from {spec.repo_id}, about {size}.\nLicence: {spec.licence}"
@@ -75,7 +75,7 @@ class SetupDialog(QDialog):
         self.setWindowTitle("Set up the models")
         self.setMinimumWidth(560)
         self.host, self.errors = host, errors
-        self.statuses: dict[str, Any] = {}
+        self.statuses: dict[str, ModelStatus] = {}
         self._download: Job | None = None
         intro = plain_label(
             "The app needs two models on this computer. Everything then runs offline: "
@@ -126,7 +126,7 @@ class SetupDialog(QDialog):
         job.succeeded.connect(self._on_check_job_succeeded)
         job.failed.connect(lambda exc: self.errors.report(exc, "check the models"))
 
-    def _on_check_job_succeeded(self, result: tuple[Any, list[Any]]) -> None:
+    def _on_check_job_succeeded(self, result: tuple[Manifest, list[ModelStatus]]) -> None:
         manifest, statuses = result
         self.statuses = {s.kind: s for s in statuses}
         for kind, box in self.boxes.items():
@@ -154,7 +154,7 @@ class SetupDialog(QDialog):
         job.succeeded.connect(self._on_import_job_succeeded)
         job.failed.connect(self._on_import_job_failed)
 
-    def _on_import_job_succeeded(self, status: Any) -> None:
+    def _on_import_job_succeeded(self, status: ModelStatus) -> None:
         field = "embedding_model" if status.kind == EMBEDDING else "generator_model"
         self.host.settings = self.host.settings.replace(**{field: status.path})
         self.progress_label.setText(f"{status.path} works.")
@@ -178,7 +178,7 @@ class SetupDialog(QDialog):
         self._download = job
         self._set_downloading(True)
 
-    def _on_download_job_progressed(self, progress: Any) -> None:
+    def _on_download_job_progressed(self, progress: Progress) -> None:
         if progress.total:
             self.progress.setValue(round(1000 * progress.done / progress.total))
         done, total = format_size(progress.done), format_size(progress.total)

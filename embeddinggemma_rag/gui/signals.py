@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
@@ -25,12 +26,18 @@ class _Probe(QObject):
     ping = Signal()
 
 
+def _emit_returning(signal: SignalInstance) -> Callable[..., object]:
+    """`signal.emit`, typed as what it is: PySide6's stubs say it returns None, but it
+    returns whether the signal was delivered, and that value is what the 6.12.0 bug is about."""
+    return cast("Callable[..., object]", signal.emit)
+
+
 def emit_returns_borrowed_reference() -> bool:
     """Does `emit()` return its result without a reference of its own (the 6.12.0 bug)?"""
     probe = _Probe()
     for _ in range(3):  # another thread may move True's count once; not three times
         before = sys.getrefcount(True)
-        result = probe.ping.emit()
+        result = _emit_returning(probe.ping)()
         gained = sys.getrefcount(True) - before
         if result is not True:
             return False
@@ -46,6 +53,6 @@ EMIT_RETURNS_BORROWED = emit_returns_borrowed_reference()
 
 def emit(signal: SignalInstance, *args: Any) -> None:
     """`signal.emit(*args)`, giving back the reference PySide6 6.12.0 takes from `True`."""
-    result = signal.emit(*args)
+    result = _emit_returning(signal)(*args)
     if EMIT_RETURNS_BORROWED and result is not None:
         _py_incref(result)

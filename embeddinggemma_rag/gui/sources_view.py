@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor
 
-from embeddinggemma_rag.core.answer_types import Answer
-from embeddinggemma_rag.core.keyword_text import QueryToken
+from embeddinggemma_rag.core.records import Answer, QueryToken
 from embeddinggemma_rag.gui.text_views import insert_marked, link_format, mark_format, snippet
 
 

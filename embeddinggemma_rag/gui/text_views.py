@@ -14,7 +14,8 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QColor, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-from embeddinggemma_rag.core.keyword_text import QueryToken, query_tokens, token_spans
+from embeddinggemma_rag.core.engine import query_tokens, token_spans
+from embeddinggemma_rag.core.records import QueryToken
 from embeddinggemma_rag.gui.widgets import pass_drops_to_window
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor, QTextFrameFormat
 
-from embeddinggemma_rag.core.answer_types import Answer
+from embeddinggemma_rag.core.records import Answer
 from embeddinggemma_rag.gui.answer_markdown import insert_markdown
 from embeddinggemma_rag.gui.sources_view import SourceRef, insert_passages, insert_sources
 from embeddinggemma_rag.gui.text_views import blend, link_format, terms_pattern

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QTextCursor, QTextDocument
@@ -19,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embeddinggemma_rag.core.documents import PAGE_SEPARATOR, TextBox
-from embeddinggemma_rag.core.page_store import boxes_for_passage
+from embeddinggemma_rag.core.engine import boxes_for_passage
+from embeddinggemma_rag.core.records import PAGE_SEPARATOR, TextBox
 from embeddinggemma_rag.gui.jobs import Job
 from embeddinggemma_rag.gui.ocr_page_view import OcrPageView, page_image
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
@@ -43,7 +42,7 @@ class SourceViewer(QWidget):
 
     def __init__(
         self,
-        read_document: Callable[[str, Callable[[str], Any]], Job],
+        read_document: Callable[[str, Callable[[str], object]], Job],
         parent: QWidget | None = None,
         read_page_boxes: Callable[[str, int], list[TextBox]] | None = None,
     ):
@@ -111,7 +110,7 @@ class SourceViewer(QWidget):
         self.title.setText(source_label(source))
         self.title.setToolTip(source.path)
         self.detail.clear()
-        self.bar.find.clear()
+        self.bar.find_box.clear()
         self.bar.find_state.clear()
         self._passage, self._follow, self._finding = None, False, False
         if self._text_job is not None:

@@ -33,13 +33,18 @@ class ViewerBar(QWidget):
         for text, factor in ZOOMS:
             self.zoom.addItem(text, factor)
         self.zoom.activated.connect(lambda i: emit(self.zoom_chosen, float(self.zoom.itemData(i))))
-        self.find = QLineEdit()
-        self.find.setAccessibleName("Find in the document")
-        self.find.setPlaceholderText("Find (Ctrl+F)")
-        self.find.setToolTip("Find in the document: Enter for the next match, Shift+Enter before")
-        self.find.setClearButtonEnabled(True)
-        self.find.returnPressed.connect(self._on_find_return_pressed)
-        self.find.setMinimumWidth(self.find.fontMetrics().horizontalAdvance("Find in the doc") + 24)
+        # Not `find`: that would hide QWidget.find, the widget lookup by window id.
+        self.find_box = QLineEdit()
+        self.find_box.setAccessibleName("Find in the document")
+        self.find_box.setPlaceholderText("Find (Ctrl+F)")
+        self.find_box.setToolTip(
+            "Find in the document: Enter for the next match, Shift+Enter before"
+        )
+        self.find_box.setClearButtonEnabled(True)
+        self.find_box.returnPressed.connect(self._on_find_return_pressed)
+        self.find_box.setMinimumWidth(
+            self.find_box.fontMetrics().horizontalAdvance("Find in the doc") + 24
+        )
         self.find_state = plain_label(name="Find result", wrap=False)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
@@ -47,7 +52,7 @@ class ViewerBar(QWidget):
         row.addWidget(self.page_label)
         row.addWidget(self.next_button)
         row.addWidget(self.zoom)
-        row.addWidget(self.find, 1)
+        row.addWidget(self.find_box, 1)
         row.addWidget(self.find_state)
 
     def set_pages(self, page: int | None, count: int | None) -> None:
@@ -62,4 +67,4 @@ class ViewerBar(QWidget):
 
     def _on_find_return_pressed(self) -> None:
         backwards = bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
-        emit(self.find_requested, self.find.text(), backwards)
+        emit(self.find_requested, self.find_box.text(), backwards)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, SignalInstance
 from PySide6.QtWidgets import QAbstractItemView, QAbstractScrollArea, QLabel, QPushButton
 
 
-def button(text: str, slot: Callable[..., Any] | Any, name: str = "", tip: str = "") -> QPushButton:
+def button(
+    text: str, slot: Callable[..., object] | SignalInstance, name: str = "", tip: str = ""
+) -> QPushButton:
     """A push button; `name` is what a screen reader says (the text without its ellipsis)."""
     made = QPushButton(text)
     made.setAccessibleName(name or text.rstrip("…"))

@@ -9,8 +9,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from embeddinggemma_rag import APP_NAME, __version__
-from embeddinggemma_rag.core.conversations import export_file_name
-from embeddinggemma_rag.core.settings import Settings, save_settings_changes
+from embeddinggemma_rag.core.engine import export_file_name, save_settings_changes
+from embeddinggemma_rag.core.records import Settings
 from embeddinggemma_rag.gui.settings_dialog import SettingsDialog
 from embeddinggemma_rag.gui.setup_dialog import SetupDialog
 
@@ -77,7 +77,7 @@ class WindowActions:
         viewer, chat = self.window.viewer, self.window.chat_view
         focus = self.window.focusWidget()
         in_chat = focus is not None and chat.isAncestorOf(focus)
-        field = viewer.bar.find if viewer.isVisible() and not in_chat else chat.find_box
+        field = viewer.bar.find_box if viewer.isVisible() and not in_chat else chat.find_box
         field.setFocus()
         field.selectAll()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from embeddinggemma_rag.core.answer_priority import AnswerPriority
 from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import build_engine
 from embeddinggemma_rag.core.ingestion import IngestProgress
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_EMBEDDING_MODEL
@@ -112,7 +112,7 @@ def test_an_answer_asked_during_an_ingest_runs_alone_on_every_thread(tmp_path: P
     settings = Settings(
         data_dir=tmp_path / "library", embedding_model=TINY_EMBEDDING_MODEL, threads=2
     )
-    engine = Engine(settings, generator_factory=lambda _: model)  # type: ignore[arg-type,return-value]
+    engine = build_engine(settings, generator_factory=lambda _: model)
     engine.relevance_threshold = -1.0  # random weights: cosines mean nothing
     engine.ingest([folder / "doc000.md"])  # something to answer from before the big ingest
     reports = []

@@ -20,7 +20,7 @@ from embeddinggemma_rag.core.answering import (
 )
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.chat_process import ProcessChatModel
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.rag_prompt import NumberedPassage
 from embeddinggemma_rag.core.self_test import copy_sample
 from embeddinggemma_rag.core.settings import Settings
@@ -153,7 +153,7 @@ def sample(tmp_path: Path) -> Path:
 
 def test_engine_ask_cites_retrieved_passages(library_settings: Settings, sample: Path) -> None:
     model = ScriptedGenerator()
-    engine = Engine(library_settings, generator_factory=lambda _: model)  # type: ignore[arg-type,return-value]
+    engine = build_engine(library_settings, generator_factory=lambda _: model)
     engine.relevance_threshold = -1.0  # random weights: cosines mean nothing
     try:
         engine.ingest([sample])
@@ -177,7 +177,7 @@ def test_engine_ask_cites_retrieved_passages(library_settings: Settings, sample:
 def test_engine_without_relevant_passages_never_loads_the_generator(
     library_settings: Settings, sample: Path
 ) -> None:
-    engine = Engine(library_settings, generator_factory=lambda _: refusing_generator())  # type: ignore[arg-type,return-value]
+    engine = build_engine(library_settings, generator_factory=lambda _: refusing_generator())
     engine.relevance_threshold = 2.0  # nothing can reach it
     try:
         engine.ingest([sample])
@@ -189,7 +189,7 @@ def test_engine_without_relevant_passages_never_loads_the_generator(
 
 @pytest.fixture()
 def real_engine(library_settings: Settings, sample: Path) -> Iterator[Engine]:
-    engine = Engine(library_settings.replace(context_tokens=2048, max_answer_tokens=64))
+    engine = build_engine(library_settings.replace(context_tokens=2048, max_answer_tokens=64))
     engine.relevance_threshold = -1.0
     engine.ingest([sample])
     yield engine
@@ -222,7 +222,7 @@ def test_answers_beside_an_ingest_take_half_the_threads(
     library_settings: Settings, sample: Path
 ) -> None:
     model = ScriptedGenerator()
-    engine = Engine(library_settings.replace(threads=2), generator_factory=lambda _: model)  # type: ignore[arg-type,return-value]
+    engine = build_engine(library_settings.replace(threads=2), generator_factory=lambda _: model)
     engine.relevance_threshold = -1.0
     try:
         engine.ingest([sample])

@@ -15,7 +15,7 @@ import pytest
 
 from embeddinggemma_rag.core import compute_choice, paths
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import Engine, build_engine
 from tests.conftest import TINY_EMBEDDING_MODEL
 from tests.reliability.helpers import open_engine, tiny_settings
 from tests.reliability.test_kills import make_corpus
@@ -173,7 +173,7 @@ def test_a_read_only_reader_follows_the_library_and_records_nothing(
     with open_engine(tmp_path / "library") as engine:
         engine.ingest([make_corpus(tmp_path / "corpus", 2)])
     _prefer(monkeypatch, other)
-    reader = Engine(tiny_settings(tmp_path / "library"), read_only=True)
+    reader = build_engine(tiny_settings(tmp_path / "library"), read_only=True)
     try:
         _ = reader.library
         assert reader.embedder.compute_way == first

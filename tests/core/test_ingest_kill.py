@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import build_engine
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_EMBEDDING_MODEL
 
@@ -45,7 +45,9 @@ def ingest_command(data_dir: Path, folder: Path) -> list[str]:
 
 
 def snapshot(data_dir: Path) -> tuple[dict[str, int], list[list[str]]]:
-    engine = Engine(Settings(data_dir=data_dir, embedding_model=TINY_EMBEDDING_MODEL, threads=1))
+    engine = build_engine(
+        Settings(data_dir=data_dir, embedding_model=TINY_EMBEDDING_MODEL, threads=1)
+    )
     try:
         library = engine.library
         assert library.consistency_report().ok

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_EMBEDDING_MODEL
 from tests.core.parsing.office_factory import docx_paragraph, make_docx, make_odt
@@ -74,7 +74,7 @@ def engine(tmp_path: Path) -> Engine:
         chunk_tokens=128,
         chunk_overlap_tokens=16,
     )
-    engine = Engine(settings)
+    engine = build_engine(settings)
     yield engine
     engine.close()
 
@@ -206,7 +206,7 @@ def test_no_chunk_passes_its_token_limit(engine: Engine, tmp_path: Path) -> None
 def test_missing_model_directory_is_a_clear_error(tmp_path: Path) -> None:
     from embeddinggemma_rag.core.errors import ModelError
 
-    engine = Engine(Settings(data_dir=tmp_path / "lib", embedding_model=tmp_path / "none"))
+    engine = build_engine(Settings(data_dir=tmp_path / "lib", embedding_model=tmp_path / "none"))
     with pytest.raises(ModelError, match="none"):
         engine.ingest([tmp_path])
 

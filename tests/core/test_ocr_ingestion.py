@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.ingestion import IngestProgress
 from embeddinggemma_rag.core.page_store import boxes_for_passage
 from embeddinggemma_rag.core.settings import Settings
@@ -25,7 +25,7 @@ def make_engine(tmp_path: Path, **changes: object) -> Engine:
         chunk_tokens=128,
         chunk_overlap_tokens=16,
     )
-    return Engine(settings.replace(**changes))
+    return build_engine(settings.replace(**changes))
 
 
 def test_scanned_pdf_is_found_by_its_words_at_the_right_page(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 from tests.core.parsing.pdf_factory import encrypt_pdf, make_pdf
@@ -42,7 +42,7 @@ class ScriptedEngines:
         self.generators: list[ScriptedGenerator] = []
 
     def __call__(self, settings: Settings) -> Engine:
-        engine = Engine(settings, generator_factory=self._generator)  # type: ignore[arg-type]
+        engine = build_engine(settings, generator_factory=self._generator)
         engine.relevance_threshold = -1.0  # random weights: cosines mean nothing
         return engine
 
@@ -58,7 +58,7 @@ def scripted_engines(reply: str | None = None, delay_seconds: float = 0.0) -> Sc
 
 def tiny_chat_engine(settings: Settings) -> Engine:
     """Everything real, the tiny GGUF included: it writes nonsense, but really streams."""
-    engine = Engine(settings)
+    engine = build_engine(settings)
     engine.relevance_threshold = -1.0
     return engine
 

@@ -351,7 +351,7 @@ def test_a_crash_of_the_answer_model_keeps_the_window_and_retry_answers(
     qtbot: QtBot, make_window: MakeWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from embeddinggemma_rag.core.chat_process import ProcessChatModel
-    from embeddinggemma_rag.core.engine import Engine
+    from embeddinggemma_rag.core.engine import Engine, build_engine
     from embeddinggemma_rag.core.settings import Settings
     from embeddinggemma_rag.gui.errors import RETRY
     from tests.core import chat_hooks
@@ -363,7 +363,7 @@ def test_a_crash_of_the_answer_model_keeps_the_window_and_retry_answers(
                 s.generator_model, s.context_tokens, 1, _setup_module=chat_hooks.__name__
             )
 
-        engine = Engine(settings, generator_factory=generator)
+        engine = build_engine(settings, generator_factory=generator)
         engine.relevance_threshold = -1.0
         return engine
 

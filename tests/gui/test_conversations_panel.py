@@ -96,3 +96,20 @@ def test_counts_read_in_the_singular_for_one() -> None:
     assert describe_progress(one) == "0 of 1 file · 1 passage embedded"
     assert plural(1, "file") == "1 file" and plural(2, "file") == "2 files"
     assert _summary(["indexed"]) == "1 file"
+
+
+def test_another_library_folder_lists_its_own_conversations(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    """Conversations are kept beside their library: new settings naming another folder
+    show that folder's (none here), and the next question starts a conversation there."""
+    settings = tiny_settings(tmp_path)
+    window = make_window(settings)
+    index(qtbot, window, make_library(tmp_path / "docs"))
+    ask(qtbot, window, "How often should I descale?")
+    panel = window.conversations_panel
+    assert panel.list.count() == 1 and window.chat.conversation_id is not None
+    window.actions_.apply_settings(settings.replace(data_dir=tmp_path / "other"))
+    qtbot.waitUntil(lambda: panel.list.count() == 0, timeout=WAIT_MS)
+    assert window.chat.conversation_id is None and window.chat_view.entries == []
+    assert (tmp_path / "other" / "conversations.sqlite3").is_file()

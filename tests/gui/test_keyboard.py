@@ -52,7 +52,7 @@ def test_ctrl_f_finds_in_the_conversation_then_in_the_viewer(
         window.open_source(SourceRef(str(pdf), 1, "Alpha beta gamma.", 0, 17, 0.5, 1))
     window.viewer.pdf_view.setFocus()
     press(qtbot, window, "Ctrl+F")
-    assert window.viewer.bar.find.hasFocus()
+    assert window.viewer.bar.find_box.hasFocus()
     press(qtbot, window, "Ctrl+L")
     assert window.chat_view.question_box.hasFocus()
 

@@ -151,8 +151,8 @@ def test_the_viewer_steps_pages_zooms_and_finds(
     bar.zoom.setCurrentIndex(bar.zoom.findText("150 %"))
     emit(bar.zoom.activated, bar.zoom.currentIndex())
     assert viewer.pdf_view.zoomFactor() == 1.5
-    bar.find.setText("Line 30 of page 6")
-    emit(bar.find.returnPressed)
+    bar.find_box.setText("Line 30 of page 6")
+    emit(bar.find_box.returnPressed)
     qtbot.waitUntil(lambda: bar.find_state.text() == "1 of 1", timeout=WAIT_MS)
     assert viewer.current_page() == 6
     qtbot.waitUntil(lambda: outlined_pixels(viewer) > 0, timeout=WAIT_MS)
@@ -166,9 +166,9 @@ def test_find_in_a_text_source(qtbot: QtBot, window: MainWindow, tmp_path: Path)
         window.open_source(source)
     bar = window.viewer.bar
     assert bar.page_label.isHidden()  # a text has no pages to step through
-    bar.find.setText("needle")
-    emit(bar.find.returnPressed)
+    bar.find_box.setText("needle")
+    emit(bar.find_box.returnPressed)
     assert window.viewer.text_view.textCursor().selectedText() == "needle"
-    bar.find.setText("haystack")
-    emit(bar.find.returnPressed)
+    bar.find_box.setText("haystack")
+    emit(bar.find_box.returnPressed)
     assert bar.find_state.text() == "Not found"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.errors import ModelError
 from embeddinggemma_rag.core.generation import LlamaGenerator
 from embeddinggemma_rag.core.settings import Settings
@@ -41,7 +41,7 @@ def cut(vectors: np.ndarray, dimension: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def fp32_engine(real_embedding: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("lib"), embedding_model=real_embedding)
-    engine = Engine(settings, embedder_factory=_fp32_embedder)
+    engine = build_engine(settings, embedder_factory=_fp32_embedder)
     yield engine
     engine.close()
 
@@ -56,7 +56,7 @@ def _fp32_embedder(settings: Settings):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def q4_engine(real_embedding: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("lib"), embedding_model=real_embedding)
-    engine = Engine(settings)
+    engine = build_engine(settings)
     yield engine
     engine.close()
 
@@ -179,7 +179,7 @@ def test_ask_with_smollm2_answers_grounded_and_cites_only_given_passages(
     settings = Settings(
         data_dir=tmp_path / "lib", embedding_model=real_embedding, generator_model=smollm2
     )
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         engine.ingest([docs])
         answers = [(engine.ask(claim), relevant) for claim, relevant in claims]

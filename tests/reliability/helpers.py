@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from embeddinggemma_rag.core.engine import Engine
+from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 
@@ -36,7 +36,7 @@ def tiny_settings(data_dir: Path, **changes: object) -> Settings:
 
 @contextmanager
 def open_engine(data_dir: Path, **changes: object) -> Iterator[Engine]:
-    engine = Engine(tiny_settings(data_dir, **changes))
+    engine = build_engine(tiny_settings(data_dir, **changes))
     try:
         yield engine
     finally:

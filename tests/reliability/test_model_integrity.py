@@ -11,13 +11,10 @@ import pytest
 
 from embeddinggemma_rag.core import model_files, paths
 from embeddinggemma_rag.core.embedding import OnnxEmbedder
-from embeddinggemma_rag.core.engine import (
-    EMBEDDING_MODEL_DIR_NAME,
-    GENERATOR_MODEL_FILE_NAME,
-    Engine,
-)
+from embeddinggemma_rag.core.engine import build_engine
 from embeddinggemma_rag.core.errors import ModelError
 from embeddinggemma_rag.core.generation import LlamaGenerator, read_chat_template
+from embeddinggemma_rag.core.model_files import EMBEDDING_MODEL_DIR_NAME, GENERATOR_MODEL_FILE_NAME
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 from tests.reliability.helpers import run_cli
@@ -199,7 +196,7 @@ def test_the_engine_refuses_a_tampered_model_before_using_it(installed_models: P
     flip_a_byte_in_place(
         installed_models / EMBEDDING_MODEL_DIR_NAME / "onnx" / "model_q4.onnx_data"
     )
-    engine = Engine(Settings(threads=1))
+    engine = build_engine(Settings(threads=1))
     try:
         with pytest.raises(ModelError, match="SHA-256"):
             _ = engine.embedder
