@@ -56,15 +56,25 @@ def library_dir(chunks: int) -> Path:
     return CACHE / "libraries" / f"chunks-{chunks}"
 
 
+def vector_source() -> str:
+    """What the libraries' vectors are: drawn around real EmbeddingGemma vectors when the real
+    model (or its cached vectors) is here, else clustered random vectors."""
+    from benchmarks import real_vectors
+
+    return "real-like" if real_vectors.available() else "clustered random"
+
+
 def build(chunks: int, model_id: str) -> Path:
-    """A library of `chunks` chunks (documents of 100 chunks) under the cache, built once."""
+    """A library of `chunks` chunks (documents of 100 chunks) under the cache, built once,
+    with vectors from `vector_source()`."""
     from embeddinggemma_rag.core.chunk_store import DocumentRecord
     from embeddinggemma_rag.core.documents import Chunk, FileStatus
     from embeddinggemma_rag.core.library import Library
 
     folder = library_dir(chunks)
     done = folder / "BUILT"
-    if done.exists() and done.read_text() == model_id:
+    source = vector_source()
+    if done.exists() and done.read_text() == f"{model_id} {source}":
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -72,6 +82,11 @@ def build(chunks: int, model_id: str) -> Path:
     started = time.monotonic()
     library = Library.open(folder, DIMENSION, model_id)
     centers = cluster_centers()
+    real_like = None
+    if source == "real-like":
+        from benchmarks.real_vectors import RealLike
+
+        real_like = RealLike()
     text_source = texts(chunks, seed=chunks)
     try:
         for number in range(0, chunks // CHUNKS_PER_DOCUMENT):
@@ -82,7 +97,12 @@ def build(chunks: int, model_id: str) -> Path:
             for text in pieces:
                 records.append(Chunk(text, offset, offset + len(text), 1, 1, 120))
                 offset += len(text) + 1
-            vectors = unit_vectors(len(records), seed=chunks * 7919 + number, centers=centers)
+            seed = chunks * 7919 + number
+            vectors = (
+                real_like.draw(len(records), seed)
+                if real_like is not None
+                else unit_vectors(len(records), seed=seed, centers=centers)
+            )
             record = DocumentRecord(
                 path,
                 offset,
@@ -99,6 +119,6 @@ def build(chunks: int, model_id: str) -> Path:
         library.save_index()
     finally:
         library.close()
-    done.write_text(model_id)
+    done.write_text(f"{model_id} {source}")
     (folder / "build-seconds").write_text(f"{time.monotonic() - started:.1f}")
     return folder

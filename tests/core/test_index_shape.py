@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pytest
 
 from embeddinggemma_rag.core import index_shape
-from embeddinggemma_rag.core import library as library_module
+from embeddinggemma_rag.core import library_upkeep as library_module
 from embeddinggemma_rag.core.library import INDEX_NAME, SIDECAR_NAME, Library
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.vector_index import COMPACT, EXACT, FaissIndex
@@ -177,7 +177,7 @@ def test_closing_stops_a_move_and_keeps_the_saved_index(
     library = Library.open(data_dir, DIMENSION, MODEL)
     fill(library, 16)
     with monkeypatch.context() as no_move:
-        no_move.setattr(library_module.Library, "_reshape_if_due", lambda self: None)
+        no_move.setattr(library_module.IndexUpkeep, "_reshape_if_due", lambda self: None)
         library.save_index()  # saved exact, no move yet
     batches, first, release = [], threading.Event(), threading.Event()
     real_iter = library.store.iter_vectors
