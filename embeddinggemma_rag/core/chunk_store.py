@@ -15,18 +15,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from embeddinggemma_rag.core import page_store
+from embeddinggemma_rag.core import keyword_search, page_store
 from embeddinggemma_rag.core.documents import Chunk, FileStatus, PageText, TextBox
 from embeddinggemma_rag.core.errors import LibraryError
-from embeddinggemma_rag.core.keyword_text import index_text, query_tokens
+from embeddinggemma_rag.core.keyword_search import (
+    KEYWORD_INDEX,
+    KEYWORD_INDEX_VERSION,
+    KEYWORD_TOKENIZER,
+    OLD_KEYWORD_INDEX,
+    keyword_text_of,
+    under_clause,
+)
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.records import ChunkRecord as ChunkRecord
 from embeddinggemma_rag.core.records import DocumentRecord as DocumentRecord
-from embeddinggemma_rag.core.search import (
-    COMMON_TERM_MIN_CHUNKS,
-    fts5_match,
-    path_prefix_bounds,
-    selective_terms,
+from embeddinggemma_rag.core.vector_rows import (
+    FULL_DIMENSION as FULL_DIMENSION,
+)
+from embeddinggemma_rag.core.vector_rows import (
+    VectorRows,
+    batches,
 )
 
 _log = logging.getLogger(__name__)
@@ -34,11 +42,7 @@ _log = logging.getLogger(__name__)
 # 2: the keyword index became chunks_keywords (derived text); version 1 libraries are migrated
 # on open by rebuilding it from the stored chunks (`_migrate_keyword_index`), no re-embedding.
 SCHEMA_VERSION = 2
-# Bumped whenever keyword_text changes what it indexes: the index is then rebuilt on open.
-KEYWORD_INDEX_VERSION = "2"
-FULL_DIMENSION = 768  # stored vectors are always full size, so a Matryoshka change never re-embeds
 _VECTOR_BYTES = FULL_DIMENSION * 4
-_IN_BATCH = 500  # ids per `IN (...)`: far under SQLite's 32,766 bound variables
 
 _META_TABLE = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)"
 _SCHEMA = """
@@ -56,37 +60,6 @@ CREATE TABLE IF NOT EXISTS chunks(
     char_start INTEGER, char_end INTEGER, token_count INTEGER, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 """
-# The keyword index holds a derived form of each chunk and its document's title
-# (`_keyword_text`: folded words, CJK bigrams, Thai trigrams), so it keeps its own content;
-# the chunk text itself stays untouched. Porter stemming, as in the BM25 baselines (Anserini):
-# on SciFact it took keyword nDCG@10 from 0.661 to 0.691 (README, Performance). keyword_text()
-# is a Python function every connection registers (SqliteChunkStore._db). Created, and
-# re-created when KEYWORD_INDEX_VERSION changes, by `_migrate_keyword_index`.
-_KEYWORD_TOKENIZER = "porter ascii"
-_KEYWORD_INDEX = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_keywords USING fts5(text, "
-    f"tokenize='{_KEYWORD_TOKENIZER}')",
-    """CREATE TRIGGER IF NOT EXISTS chunks_keywords_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_keywords(rowid, text) VALUES (new.id, keyword_text(new.text, (
-        SELECT title FROM documents WHERE id = new.document_id))); END""",
-    """CREATE TRIGGER IF NOT EXISTS chunks_keywords_ad AFTER DELETE ON chunks BEGIN
-    DELETE FROM chunks_keywords WHERE rowid = old.id; END""",
-    """CREATE TRIGGER IF NOT EXISTS chunks_keywords_au AFTER UPDATE OF text ON chunks BEGIN
-    DELETE FROM chunks_keywords WHERE rowid = old.id;
-    INSERT INTO chunks_keywords(rowid, text) VALUES (new.id, keyword_text(new.text, (
-        SELECT title FROM documents WHERE id = new.document_id))); END""",
-)
-# Earlier keyword indexes: schema 1's unicode61 table over the chunk text, and this one.
-_OLD_KEYWORD_INDEX = (
-    "DROP TRIGGER IF EXISTS chunks_ai",
-    "DROP TRIGGER IF EXISTS chunks_ad",
-    "DROP TRIGGER IF EXISTS chunks_au",
-    "DROP TABLE IF EXISTS chunks_fts",
-    "DROP TRIGGER IF EXISTS chunks_keywords_ai",
-    "DROP TRIGGER IF EXISTS chunks_keywords_ad",
-    "DROP TRIGGER IF EXISTS chunks_keywords_au",
-    "DROP TABLE IF EXISTS chunks_keywords",
-)
 _INSERT_CHUNK = """INSERT INTO chunks(document_id, ordinal, text, page_start, page_end,
     char_start, char_end, token_count, vector) VALUES (:document_id, :ordinal, :text,
     :page_start, :page_end, :char_start, :char_end, :token_count, :vector)"""
@@ -96,8 +69,6 @@ _UPSERT_DOCUMENT = """INSERT INTO documents(path, size, mtime_ns, content_hash, 
     size=:size, mtime_ns=:mtime_ns, content_hash=:content_hash, title=:title, status=:status,
     reason=:reason, chunk_count=:chunk_count, updated_at=:updated_at"""
 _DOC_COLUMNS = "path, size, mtime_ns, content_hash, title, status, reason, chunk_count, updated_at"
-IdArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float32]
 _JOIN = "FROM chunks c JOIN documents d ON d.id = c.document_id"
 _CHUNK_COLUMNS = (
     "c.id, d.path, d.title, c.ordinal, c.text, c.page_start, c.page_end, c.char_start, c.char_end"
@@ -112,13 +83,7 @@ class ReplaceResult:
     added_ids: list[int]
 
 
-def _under(column: str, under: str | None) -> tuple[str, tuple[str, ...]]:
-    if under is None:
-        return "1", ()
-    return f"({column} = ? OR ({column} >= ? AND {column} < ?))", path_prefix_bounds(under)
-
-
-class SqliteChunkStore:
+class SqliteChunkStore(VectorRows):
     """One connection per thread: WAL lets a search read while the ingest thread writes.
 
     Every write is one `BEGIN IMMEDIATE` transaction, so a kill leaves the old or the new state.
@@ -141,7 +106,7 @@ class SqliteChunkStore:
                 )
             # Every statement is IF NOT EXISTS: a kill during creation is finished on next open.
             db.executescript(_SCHEMA + page_store.SCHEMA)
-            for statement in _KEYWORD_INDEX:  # a library always has one, even killed here
+            for statement in KEYWORD_INDEX:  # a library always has one, even killed here
                 db.execute(statement)
             self.keyword_chunks_reindexed = self._migrate_keyword_index(db)
             sql = "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)"
@@ -159,7 +124,7 @@ class SqliteChunkStore:
             return 0
         started = time.perf_counter()
         with self._write():
-            for statement in (*_OLD_KEYWORD_INDEX, *_KEYWORD_INDEX):
+            for statement in (*OLD_KEYWORD_INDEX, *KEYWORD_INDEX):
                 db.execute(statement)
             db.execute(
                 "INSERT INTO chunks_keywords(rowid, text) "
@@ -199,7 +164,7 @@ class SqliteChunkStore:
                 db.execute("PRAGMA foreign_keys=ON")
                 db.execute("PRAGMA busy_timeout=10000")
                 # The insert triggers call it: every connection that writes chunks needs it.
-                db.create_function("keyword_text", 2, _keyword_text, deterministic=True)
+                db.create_function("keyword_text", 2, keyword_text_of, deterministic=True)
                 # How many chunks hold a token, read from the FTS index itself
                 # (keyword_search). Created before the table on a new library: fts5vocab
                 # looks its table up only when queried.
@@ -211,7 +176,7 @@ class SqliteChunkStore:
                 # stems, and a word looked up unstemmed ("does" for "doe") escaped the cut.
                 db.execute(
                     f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING fts5(text, "
-                    f"tokenize='{_KEYWORD_TOKENIZER}')"
+                    f"tokenize='{KEYWORD_TOKENIZER}')"
                 )
                 db.execute(
                     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems_vocab "
@@ -277,7 +242,7 @@ class SqliteChunkStore:
         return None if row is None else _document(row)
 
     def documents(self, under: str | None = None) -> list[DocumentRecord]:
-        where, params = _under("path", under)
+        where, params = under_clause("path", under)
         sql = f"SELECT {_DOC_COLUMNS} FROM documents WHERE {where} ORDER BY path"
         return [_document(row) for row in self._db().execute(sql, params)]
 
@@ -337,7 +302,7 @@ class SqliteChunkStore:
         removed: list[int] = []
         with self._write() as db:
             for prefix in prefixes:
-                where, params = _under("path", prefix)
+                where, params = under_clause("path", prefix)
                 docs = f"SELECT id FROM documents WHERE {where}"
                 sql = f"SELECT id FROM chunks WHERE document_id IN ({docs})"
                 removed += [r[0] for r in db.execute(sql, params)]
@@ -355,7 +320,7 @@ class SqliteChunkStore:
         """Chunks with their document's path and title, in the order asked; unknown ids dropped."""
         wanted = [int(i) for i in ids]
         found: dict[int, ChunkRecord] = {}
-        for batch in _batches(wanted):
+        for batch in batches(wanted):
             marks = ",".join("?" * len(batch))
             sql = f"SELECT {_CHUNK_COLUMNS} {_JOIN} WHERE c.id IN ({marks})"
             found.update((row[0], ChunkRecord(*row)) for row in self._db().execute(sql, batch))
@@ -381,105 +346,11 @@ class SqliteChunkStore:
     def page_boxes(self, path: str, page: int) -> list[TextBox]:
         return page_store.page_boxes(self._db(), path, page)
 
-    def vectors_by_ids(self, ids: Iterable[int]) -> tuple[IdArray, FloatArray]:
-        """(ids found, their full vectors [n, 768]) in the order asked; unknown ids dropped."""
-        wanted = [int(i) for i in ids]
-        found: dict[int, bytes] = {}
-        for batch in _batches(wanted):
-            sql = f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(batch))})"
-            found.update(self._db().execute(sql, batch).fetchall())
-        kept = [i for i in wanted if i in found]
-        return np.array(kept, np.int64), _matrix([found[i] for i in kept])
-
-    def sample_vectors(self, count: int) -> FloatArray:
-        """About `count` full vectors spread over the whole library (every n-th id), for
-        learning a compact index's value ranges; all of them in a smaller library."""
-        total = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
-        step = max(1, total // max(count, 1))
-        sql = "SELECT vector FROM chunks WHERE id % ? = 0 LIMIT ?"
-        rows = self._db().execute(sql, (step, count)).fetchall()
-        if len(rows) < min(count, total) // 2:  # ids bunched on few residues: take the first
-            rows = self._db().execute("SELECT vector FROM chunks LIMIT ?", (count,)).fetchall()
-        return _matrix([r[0] for r in rows])
-
-    def iter_vectors(self, batch: int = 8192) -> Iterator[tuple[IdArray, FloatArray]]:
-        """Every chunk's (ids, full vectors) in id order, `batch` rows at a time."""
-        last = -1
-        while True:
-            sql = "SELECT id, vector FROM chunks WHERE id > ? ORDER BY id LIMIT ?"
-            rows = self._db().execute(sql, (last, batch)).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield np.array([r[0] for r in rows], np.int64), _matrix([r[1] for r in rows])
-
-    def chunk_ids(self) -> IdArray:
-        rows = self._db().execute("SELECT id FROM chunks ORDER BY id")
-        return np.fromiter((r[0] for r in rows), dtype=np.int64)
-
-    def chunk_ids_under(self, prefix: str) -> IdArray:
-        where, params = _under("d.path", prefix)
-        sql = f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}"
-        return np.fromiter((r[0] for r in self._db().execute(sql, params)), dtype=np.int64)
-
-    def max_chunk_id(self) -> int:
-        return int(self._db().execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0])
-
     def keyword_search(
         self, query_text: str, k: int, under: str | None = None
     ) -> list[tuple[int, float]]:
-        """BM25 matches of free text, best first, as (chunk id, bm25): FTS5's bm25 is negative,
-        lower is better. Any user text is safe (see `search.fts5_match`); tokens in most
-        chunks are left out while rarer ones remain (see `search.selective_terms`). Text with
-        no word characters, or only a script no chunk holds, finds nothing."""
-        tokens = query_tokens(query_text)
-        if not tokens or k <= 0:
-            return []
-        db = self._db()
-        # A prefix token (a Chinese character alone) stands for many index terms: never cut.
-        stems = self._stems(db, [t.text for t in tokens])
-        counts = [
-            0 if t.prefix else self._chunks_holding(db, stem)
-            for t, stem in zip(tokens, stems, strict=True)
-        ]
-        total = self._chunk_total(db) if max(counts) > COMMON_TERM_MIN_CHUNKS else 0
-        query = fts5_match(selective_terms(tokens, counts, total))
-        if under is None:
-            # FTS5 rows and chunks change in the same transaction (triggers), so without a
-            # scope the joins add nothing but time.
-            sql = (
-                "SELECT rowid, bm25(chunks_keywords) AS score FROM chunks_keywords "
-                "WHERE chunks_keywords MATCH ? ORDER BY score LIMIT ?"
-            )
-            rows = db.execute(sql, (query, k))
-        else:
-            where, params = _under("d.path", under)
-            sql = (
-                "SELECT f.rowid, bm25(chunks_keywords) AS score FROM chunks_keywords f "
-                "JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
-                f"WHERE chunks_keywords MATCH ? AND {where} ORDER BY score LIMIT ?"
-            )
-            rows = db.execute(sql, (query, *params, k))
-        return [(int(r[0]), float(r[1])) for r in rows]
-
-    @staticmethod
-    def _stems(db: sqlite3.Connection, tokens: list[str]) -> list[str]:
-        """Each token as the index stores it. Tokens are single FTS5 tokens (see
-        keyword_text), so the n-th instance is the n-th token's stem."""
-        db.execute("DELETE FROM temp.query_stems")
-        db.execute("INSERT INTO temp.query_stems(rowid, text) VALUES (1, ?)", (" ".join(tokens),))
-        sql = "SELECT offset, term FROM temp.query_stems_vocab"
-        stems = dict(db.execute(sql).fetchall())
-        return [stems.get(n, token) for n, token in enumerate(tokens)]
-
-    @staticmethod
-    def _chunks_holding(db: sqlite3.Connection, token: str) -> int:
-        row = db.execute("SELECT doc FROM temp.chunks_vocab WHERE term = ?", (token,)).fetchone()
-        return 0 if row is None else int(row[0])
-
-    @staticmethod
-    def _chunk_total(db: sqlite3.Connection) -> int:
-        return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        """BM25 matches of free text, best first (see `keyword_search.search`)."""
+        return keyword_search.search(self._db(), query_text, k, under)
 
     def counts(self) -> tuple[dict[str, int], int]:
         """(documents per status, chunk count)."""
@@ -505,12 +376,6 @@ class SqliteChunkStore:
         return True
 
 
-def _keyword_text(text: str, title: str | None) -> str:
-    # The title goes with every chunk, not only the first: a query naming the document
-    # (or its file name) finds all of it. Snippets and offsets use the chunk text alone.
-    return index_text(f"{title}\n{text}" if title else text)
-
-
 def _document(row: tuple[Any, ...]) -> DocumentRecord:
     fields = dict(zip(_DOC_COLUMNS.split(", "), row, strict=True))
     fields["status"] = FileStatus(fields["status"])
@@ -520,13 +385,3 @@ def _document(row: tuple[Any, ...]) -> DocumentRecord:
 def _row(item: Any) -> dict[str, Any]:
     # Not dataclasses.asdict: it deep-copies every field, a third of the write time.
     return {f.name: getattr(item, f.name) for f in fields(item)}
-
-
-def _matrix(blobs: list[bytes]) -> FloatArray:
-    flat = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32)
-    return flat.reshape(len(blobs), FULL_DIMENSION)
-
-
-def _batches(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), _IN_BATCH):
-        yield ids[start : start + _IN_BATCH]

@@ -1,20 +1,28 @@
-"""How a query becomes ranked passages: safe FTS5 queries, scopes, fusion and hit assembly."""
+"""How a query becomes ranked passages: the vector and keyword lists, their fusion, and the
+hits. The keyword side is core/keyword_search.py (its names are re-exported here)."""
 
 from __future__ import annotations
 
-import os
-import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from embeddinggemma_rag.core.documents import SearchHit
-from embeddinggemma_rag.core.keyword_text import MAX_QUERY_TOKENS, QueryToken, query_tokens
+from embeddinggemma_rag.core.keyword_search import (
+    COMMON_TERM_FRACTION,
+    COMMON_TERM_MIN_CHUNKS,
+    KEYWORD_MATCH_BUDGET,
+    MAX_QUERY_TERMS,
+    fts5_match,
+    fts5_query,
+    path_prefix_bounds,
+    query_terms,
+    selective_terms,
+)
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.settings import SEARCH_MODES
 
@@ -47,102 +55,6 @@ HYBRID_VECTOR_WEIGHT = 0.75
 # many candidates (the pool is at least 20), so the app and the benchmark's deeper pools
 # rescale alike.
 HYBRID_SPREAD_RANK = 20
-# A pasted paragraph must not become a query of hundreds of OR terms: BM25 over that many
-# terms is slow and the tail words add nothing but noise.
-MAX_QUERY_TERMS = MAX_QUERY_TOKENS
-_T = TypeVar("_T")
-
-# Keyword search drops a query word found in more than this share of the chunks (and in more
-# than COMMON_TERM_MIN_CHUNKS) while rarer words remain. FTS5 scores every chunk that holds a
-# word, so "the" or "what" made keyword search over 100k chunks take 75-120 ms, yet BM25 gives
-# such a word almost no weight: idf = ln((N - n + 0.5) / (n + 0.5)) is at most ln 4 here
-# against ln 1000 for a word in 0.1 % of the chunks, and FTS5 clamps it to 0 above half.
-# Measured on the 100k-chunk benchmark library (`python -m benchmarks --only query`):
-# 74 / 121 ms p50 / p95 with every word, 25 / 40 ms without those in over 20 %.
-COMMON_TERM_FRACTION = 0.2
-# Below this many chunks a word is cheap to score however common it is: small libraries keep
-# every word, and the cut never changes what a few hundred chunks return.
-COMMON_TERM_MIN_CHUNKS = 1000
-# And however large the library, one query scores at most about this many (chunk, word)
-# matches: the rarest words first, the more common ones while they fit. FTS5's cost grows
-# with the matches it scores (about 1 µs each), so without a bound keyword search over 1M
-# chunks took 203 ms at the median; the words left out are the query's most common, which
-# BM25 weighs least. Libraries under about 200k chunks never reach it (README, Query latency).
-KEYWORD_MATCH_BUDGET = 40_000
-
-# Unicode word characters: words as a person reads them in spaced scripts.
-_WORD = re.compile(r"\w+")
-
-
-def query_terms(text: str) -> list[str]:
-    """The distinct words of free user text, in order, at most `MAX_QUERY_TERMS`: for the
-    answerer's word-overlap check. Keyword search itself uses `keyword_text.query_tokens`,
-    which also splits Chinese and Thai, and the highlighting `keyword_text.token_spans`."""
-    # NFKC first, so a decomposed 'é' or a full-width digit reads as the indexed text does.
-    words = _WORD.findall(unicodedata.normalize("NFKC", text))
-    # Keyed by lower(), not casefold(): unicode61 folds case but keeps 'ß', which casefold()
-    # would turn into an 'ss' that the index never holds.
-    seen: dict[str, str] = {}
-    for word in words:
-        seen.setdefault(word.lower(), word)
-        if len(seen) == MAX_QUERY_TERMS:
-            break
-    return list(seen.values())
-
-
-def fts5_query(text: str) -> str:
-    """An FTS5 MATCH expression for free text: its keyword tokens, each quoted, joined with OR.
-    See `fts5_match`."""
-    return fts5_match(query_tokens(text))
-
-
-def fts5_match(tokens: Sequence[QueryToken]) -> str:
-    """An FTS5 MATCH expression for tokens (from `keyword_text.query_tokens`), joined with OR.
-
-    Quoting makes every token a plain string, so user punctuation (quotes, `*`, `-`, `:`,
-    parentheses) and words like NEAR, AND, NOT can never be read as FTS5 syntax. OR keeps
-    passages that hold only some of the tokens; BM25 ranks those with more of them first.
-    Returns "" when the text holds no word at all: the caller must then not search.
-    """
-    return " OR ".join(token.fts5() for token in tokens)
-
-
-def selective_terms(
-    terms: Sequence[_T],
-    chunk_counts: Sequence[int],
-    total: int,
-    budget: int = KEYWORD_MATCH_BUDGET,
-) -> list[_T]:
-    """The words worth scoring, in query order: those not in most chunks (see
-    COMMON_TERM_FRACTION), rarest first while their matches fit in `budget` (see
-    KEYWORD_MATCH_BUDGET).
-
-    `chunk_counts[i]` is how many of the `total` chunks hold `terms[i]`. The least common
-    word always stays, so a query never loses all its words.
-    """
-    if not terms:
-        return []
-    limit = max(COMMON_TERM_MIN_CHUNKS, total * COMMON_TERM_FRACTION)
-    rarest_first = sorted(range(len(terms)), key=lambda i: chunk_counts[i])
-    chosen = {rarest_first[0]}
-    spent = chunk_counts[rarest_first[0]]
-    for i in rarest_first[1:]:
-        if chunk_counts[i] > limit or spent + chunk_counts[i] > budget:
-            break
-        chosen.add(i)
-        spent += chunk_counts[i]
-    return [terms[i] for i in sorted(chosen)]
-
-
-def path_prefix_bounds(prefix: str, sep: str = os.sep) -> tuple[str, str, str]:
-    """(exact, lower, upper): a path is at or under `prefix` iff it equals `exact` or lies
-    in [lower, upper). Matches on path boundaries ('/a/b' holds '/a/b/c', not '/a/bc'),
-    compares case-sensitively like the file system (SQL LIKE would not) and uses the index.
-    """
-    exact = prefix.rstrip(sep) or prefix
-    lower = exact if exact.endswith(sep) else exact + sep
-    # Every string that starts with `lower` sorts below `lower` with its separator bumped.
-    return exact, lower, lower[:-1] + chr(ord(sep) + 1)
 
 
 def fuse_scores(
@@ -266,3 +178,19 @@ def search_chunks(
         )
         for r, score in ((records[i], s) for i, s in ranked if i in records)
     ]
+
+
+__all__ = [
+    "COMMON_TERM_FRACTION",
+    "COMMON_TERM_MIN_CHUNKS",
+    "KEYWORD_MATCH_BUDGET",
+    "MAX_QUERY_TERMS",
+    "fts5_match",
+    "fts5_query",
+    "fuse_ranked",
+    "fuse_scores",
+    "path_prefix_bounds",
+    "query_terms",
+    "search_chunks",
+    "selective_terms",
+]

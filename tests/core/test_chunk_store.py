@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from embeddinggemma_rag.core import keyword_search
 from embeddinggemma_rag.core.chunk_store import (
     SCHEMA_VERSION,
     DocumentRecord,
@@ -274,12 +275,12 @@ def test_failed_write_rolls_back(store: SqliteChunkStore) -> None:
 
 def test_keyword_search_leaves_out_words_in_most_chunks(store: SqliteChunkStore) -> None:
     """A word in nearly every chunk of a large library is not scored while rarer words
-    remain (search.selective_terms); alone, it still finds chunks. Scoped search too."""
+    remain (keyword_search.selective_terms); alone, it still finds chunks. Scoped search too."""
     texts = [f"the reports number{i} of Café" for i in range(1300)]
     texts[7] += " turbine"
     texts[900] += " turbine turbine"
     store.replace_document(record("/lib/big"), chunks_of(*texts), unit_vectors(len(texts)))
-    assert store._chunks_holding(store._db(), "cafe") == 1300  # the index's folded form
+    assert keyword_search._chunks_holding(store._db(), "cafe") == 1300  # the folded form
     for scope in (None, "/lib"):
         hits = store.keyword_search("what does the reporting say about the turbine", 50, scope)
         # 'the' and 'reporting' (stemmed 'report', as 'reports' in all 1,300 chunks) were
