@@ -1,4 +1,5 @@
-"""Ingestion: walk, parse in the sandbox, chunk, embed across files in batches, store.
+"""Ingestion: walk, parse in the sandbox, chunk, embed across files in batches, store; the
+next files are parsed and chunked while the previous batch embeds.
 
 Each file is committed in its own SQLite transaction, so a kill loses at most the files whose
 vectors were still being computed; unchanged files (same size and mtime, or same content
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +101,12 @@ class Ingestor:
         self._step = ""
         self._weights: dict[str, float] = {}
         self._work_done = self._work_total = 0.0
+        # Parsing overlaps embedding: queued chunks embed and store on this thread while the
+        # run's own thread parses and chunks the next files, one batch in flight at a time.
+        self._embedder_thread = ThreadPoolExecutor(1, thread_name_prefix="ingest-embed")
+        self._embedding: Future[None] | None = None
+        self._inflight_work = 0.0  # the in-flight batch's share of the work, as it embeds
+        self._lock = threading.Lock()  # counters both threads add to
 
     @contextmanager
     def _timed(self, phase: str) -> Iterator[None]:
@@ -105,7 +114,8 @@ class Ingestor:
         try:
             yield
         finally:
-            self.report.phase_seconds[phase] += time.perf_counter() - started
+            with self._lock:  # parse and embed run at once: phases overlap in wall time
+                self.report.phase_seconds[phase] += time.perf_counter() - started
 
     def run(self, roots: Sequence[Path]) -> IngestReport:
         roots = [Path(root).expanduser().absolute() for root in roots]
@@ -119,10 +129,12 @@ class Ingestor:
                 self._ingest_file_safely(path)
                 self._maybe_save()
             self._flush()
+            self._finish_embedding()
             self.report.removed = self._prune(roots, {str(p) for p in files})
         except Cancelled:
             self.report.cancelled = True
         finally:
+            self._settle_embedding()
             # An ingest that changed nothing writes nothing: the index file can be gigabytes.
             if self.library.unsaved_changes:
                 with self._timed("store"):
@@ -250,24 +262,48 @@ class Ingestor:
             self._flush()
 
     def _flush(self) -> None:
-        """Embed every queued chunk in shared batches, then commit file by file."""
+        """Hand every queued chunk to the embedding thread (after the batch before it is
+        stored), so the next files are parsed and chunked while these embed."""
+        self._finish_embedding()
         if not self._pending:
             return
         pending, self._pending, self._pending_tokens = self._pending, [], 0
+        self._embedding = self._embedder_thread.submit(self._embed_and_store, pending)
+
+    def _finish_embedding(self) -> None:
+        """Wait for the batch in flight; what it raised (a cancel, a library error) is raised
+        here, on the run's thread."""
+        embedding, self._embedding = self._embedding, None
+        if embedding is not None:
+            embedding.result()
+
+    def _settle_embedding(self) -> None:
+        """On the way out, whatever happened: the batch in flight ends (its files stored, or
+        cancelled) before the index is saved; an error of its own is only logged then."""
+        try:
+            self._finish_embedding()
+        except Cancelled:
+            self.report.cancelled = True
+        except Exception:
+            logger.exception("embedding the last batch failed")
+        finally:
+            self._embedder_thread.shutdown(wait=True)
+
+    def _embed_and_store(self, pending: list[_Pending]) -> None:
+        """Embed a batch of files' chunks in shared batches, then commit file by file."""
         inputs = [text for item in pending for text in item.inputs]
         done_before = self.report.chunks_embedded
-        work_before = self._work_done
         work_here = sum(self._weights.get(item.record.path, 0.0) for item in pending)
 
         def on_batch(progress: Progress) -> None:
             share = progress.done / progress.total if progress.total else 0.0
-            self._work_done = work_before + work_here * share
+            self._inflight_work = work_here * share
             self._progress(chunks_done=done_before + progress.done)
             self._give_way_to_answers()  # between two batches: the cores are free now
 
         with self._timed("embed"):
             vectors = self.embedder.embed(inputs, self.cancel, on_batch)
-        self._work_done = work_before  # each file's share comes back with its outcome
+        self._inflight_work = work_here  # each file's share moves to done with its outcome
         offset = 0
         for item in pending:
             count = len(item.chunks)
@@ -276,8 +312,10 @@ class Ingestor:
                     item.record, item.chunks, vectors[offset : offset + count], item.pages
                 )
             offset += count
+            self._inflight_work -= self._weights.get(item.record.path, 0.0)
             self.report.chunks_embedded += count
             self._record(item.record, embedded=True)
+        self._inflight_work = 0.0
 
     def _give_way_to_answers(self) -> None:
         """Wait while the person's question is answered (core/answer_priority.py)."""
@@ -285,7 +323,9 @@ class Ingestor:
             return
         step, self._step = self._step, "paused while an answer is written"
         self._progress()
-        self.report.seconds_waiting_for_answers += self.priority.wait_for_answers(self.cancel)
+        waited = self.priority.wait_for_answers(self.cancel)
+        with self._lock:
+            self.report.seconds_waiting_for_answers += waited
         self._step = step
         self._progress()
 
@@ -309,8 +349,9 @@ class Ingestor:
 
     def _outcome(self, outcome: FileOutcome) -> None:
         self._step = ""
-        self._work_done += self._weights.get(outcome.path, 0.0)
-        self.report.outcomes.append(outcome)
+        with self._lock:
+            self._work_done += self._weights.get(outcome.path, 0.0)
+            self.report.outcomes.append(outcome)
         self.on_file(outcome)
         self._progress()
 
@@ -323,7 +364,7 @@ class Ingestor:
                 current_file=self._current,
                 elapsed_seconds=time.monotonic() - self._started,
                 current_step=self._step,
-                work_done=self._work_done,
+                work_done=self._work_done + self._inflight_work,
                 work_total=self._work_total,
                 files=files,
             )

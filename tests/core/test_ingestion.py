@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,43 @@ def test_a_query_of_common_words_only_still_searches(engine: Engine, tmp_path: P
     for mode in ("keyword", "hybrid"):
         hits = engine.search("the of and is was", k=3, mode=mode)
         assert hits and all(h.text for h in hits), mode
+
+
+def test_the_next_files_are_parsed_while_a_batch_embeds(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing overlaps embedding: with a batch every two files and an embedder slowed to
+    0.3 s a batch, files are parsed while a batch embeds, and every file is stored whole."""
+    from embeddinggemma_rag.core import ingestion
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for n in range(8):
+        (folder / f"note{n}.md").write_text(f"# Note {n}\n\nThe heron {n} nests here.\n")
+    monkeypatch.setattr(ingestion, "FLUSH_FILES", 2)
+    embedder, parser = engine.embedder, engine._parser_worker()
+    spans: dict[str, list[tuple[float, float]]] = {"embed": [], "parse": []}
+    real_embed, real_parse = embedder.embed, parser.parse
+
+    def timed(kind: str, call, pause: float = 0.0):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.monotonic()
+            result = call(*args, **kwargs)
+            time.sleep(pause)  # a real model's batch takes this long, the tiny one's 1 ms
+            spans[kind].append((started, time.monotonic()))
+            return result
+
+        return wrapper
+
+    monkeypatch.setattr(embedder, "embed", timed("embed", real_embed, 0.3))
+    monkeypatch.setattr(parser, "parse", timed("parse", real_parse))
+    report = engine.ingest([folder])
+
+    assert report.by_status()["indexed"] == 8 and report.chunks_embedded >= 8
+    inside = [
+        p for p in spans["parse"] if any(e0 < p[0] and p[1] < e1 for e0, e1 in spans["embed"])
+    ]
+    assert inside, spans  # in series, no parse would start and end inside an embedding
+    assert engine.library.consistency_report().ok
+    hits = engine.search("heron 5", k=8, mode="keyword")
+    assert "note5.md" in {Path(h.path).name for h in hits}

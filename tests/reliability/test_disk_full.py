@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -145,15 +146,23 @@ def test_a_save_that_fails_on_close_does_not_fail_closing(
 
 
 def test_the_database_filling_up_rolls_back_the_file_and_says_so(
-    library: Path, tmp_path: Path
+    library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     more = make_corpus(tmp_path / "more", 3)
     with open_engine(library) as engine:
         store = engine.library.store
         pages = store._db().execute("PRAGMA page_count").fetchone()[0]
         ids_before = store.chunk_ids()
-        # SQLite's own cap on this connection: the next pages written fail as SQLITE_FULL.
-        store._db().execute(f"PRAGMA max_page_count = {pages + 1}")
+        # SQLite's own cap, on every connection the store uses (the ingest stores from its
+        # embedding thread): the next pages written fail as SQLITE_FULL.
+        connection = store._db
+
+        def capped() -> sqlite3.Connection:
+            db = connection()
+            db.execute(f"PRAGMA max_page_count = {pages + 1}")
+            return db
+
+        monkeypatch.setattr(store, "_db", capped)
 
         with pytest.raises(LibraryError) as raised:
             engine.ingest([more])
