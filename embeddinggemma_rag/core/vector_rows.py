@@ -61,8 +61,13 @@ class VectorRows:
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def id_count_and_sum(self, up_to: int) -> tuple[int, int]:
-        """How many chunk ids are <= `up_to`, and their sum (one pass over the id b-tree)."""
-        sql = "SELECT count(*), coalesce(sum(id), 0) FROM chunks WHERE id <= ?"
+        """How many chunk ids are <= `up_to`, and their sum. Read from the small document
+        index, which holds every chunk's id: the table itself holds the chunks' text, and
+        scanning it took 1.7 s at a million passages."""
+        sql = (
+            "SELECT count(*), coalesce(sum(id), 0) FROM chunks INDEXED BY chunks_document "
+            "WHERE id <= ?"
+        )
         count, total = self._db().execute(sql, (up_to,)).fetchone()
         return int(count), int(total)
 
