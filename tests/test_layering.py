@@ -143,3 +143,74 @@ def test_the_records_and_the_engine_import_no_model_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+PACKAGE = Path(core.__path__[0]).parent
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """Small modules with one concern each (the size rule of the layout)."""
+    sizes = {
+        str(path.relative_to(PACKAGE)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in PACKAGE.rglob("*.py")
+    }
+    assert len(sizes) > 50
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def _module_level_core_imports(path: Path, name: str) -> set[str]:
+    """The core modules `path` imports when it is loaded: module-level imports, not those
+    inside functions (deferred on purpose) or under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    package = name.rsplit(".", 1)[0] if path.name != "__init__.py" else name
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for inner in (
+            ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.ClassDef)) else ()
+        ):
+            if isinstance(inner, ast.Import):
+                found.update(a.name for a in inner.names)
+            elif isinstance(inner, ast.ImportFrom):
+                base = inner.module or ""
+                if inner.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - inner.level + 1])
+                    base = f"{base}.{inner.module}" if inner.module else base
+                found.add(base)
+                found.update(f"{base}.{a.name}" for a in inner.names)
+    return {m for m in found if m.startswith("embeddinggemma_rag.core")}
+
+
+def test_no_import_cycle_inside_core() -> None:
+    root = Path(core.__path__[0])
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph = {
+        name: {m for m in _module_level_core_imports(path, name) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    assert "embeddinggemma_rag.core.search" in graph["embeddinggemma_rag.core.library"]
+    # Depth-first search for a back edge.
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*trail[trail.index(nxt) :], nxt] if nxt in trail else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    # A package's __init__ importing its own modules is not a cycle that matters.
+    cycles = [c for c in cycles if not any(modules[m].name == "__init__.py" for m in c)]
+    assert cycles == []
