@@ -20,7 +20,7 @@ from typing import ParamSpec, TypeVar
 from embeddinggemma_rag.core import index_shape
 from embeddinggemma_rag.core.chunk_store import FULL_DIMENSION, SqliteChunkStore
 from embeddinggemma_rag.core.errors import LibraryError
-from embeddinggemma_rag.core.vector_index import EXACT, FaissIndex
+from embeddinggemma_rag.core.vector_index import EXACT, FaissIndex, read_description
 
 DB_NAME = "library.sqlite3"
 INDEX_NAME = "vectors.faiss"
@@ -257,11 +257,8 @@ def record_clean_close(data_dir: Path) -> None:
 
 def noted_changes(data_dir: Path) -> int:
     """Changes the last save left to SQLite rather than rewrite the index (`Library.save_index`)."""
-    try:
-        sidecar = json.loads((data_dir / SIDECAR_NAME).read_bytes())
-    except (OSError, ValueError):
-        return 0
-    noted = sidecar.get("changes_since_save") if isinstance(sidecar, dict) else None
+    sidecar = read_description(data_dir / INDEX_NAME) or {}
+    noted = sidecar.get("changes_since_save")
     return noted if isinstance(noted, int) and noted > 0 else 0
 
 
@@ -296,11 +293,8 @@ def open_index(
 def refuse_lost_database(data_dir: Path) -> None:
     """A new database beside the saved index of an old one was emptied or replaced (a sync
     tool, a full disk, a bad restore): say so, rather than quietly start an empty library."""
-    try:
-        sidecar = json.loads((data_dir / SIDECAR_NAME).read_bytes())
-    except (OSError, ValueError):
-        return
-    vectors = sidecar.get("ntotal") if isinstance(sidecar, dict) else None
+    sidecar = read_description(data_dir / INDEX_NAME) or {}
+    vectors = sidecar.get("ntotal")
     if isinstance(vectors, int) and vectors > 0:
         raise DamagedLibrary(
             data_dir,

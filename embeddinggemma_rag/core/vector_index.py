@@ -191,26 +191,23 @@ class FaissIndex:
             "crc32": checksum.value,
             "saved_at": time.time(),
         }
-        with atomic_write(path.with_suffix(".json")) as out:
-            out.write(json.dumps(sidecar, indent=1).encode())
+        _write_description(path, sidecar)
 
     def note_changes(self, path: Path, description: Mapping[str, Any]) -> bool:
         """Record `description` (changes left in SQLite, say) in the sidecar of the index file
         saved at `path`, leaving the file as it is. False, writing nothing, when no intact
         saved pair is there to note against: the caller saves the whole index then."""
         path = Path(path)
+        sidecar = read_description(path)
         try:
-            sidecar = json.loads(path.with_suffix(".json").read_bytes())
             size = path.stat().st_size
-        except (OSError, ValueError):
+        except OSError:
             return False
-        if not isinstance(sidecar, dict) or sidecar.get("file_size") != size:
+        if sidecar is None or sidecar.get("file_size") != size:
             return False
         if sidecar.get("dimension") != self.dimension or sidecar.get("shape", EXACT) != self.shape:
             return False
-        noted = {**sidecar, **description, "noted_at": time.time()}
-        with atomic_write(path.with_suffix(".json")) as out:
-            out.write(json.dumps(noted, indent=1).encode())
+        _write_description(path, {**sidecar, **description, "noted_at": time.time()})
         return True
 
     @classmethod
@@ -268,6 +265,21 @@ class FaissIndex:
         ):
             raise DamagedIndex(f"{path}: not a vector index of this app")
         return cls(index)
+
+
+def read_description(path: Path) -> dict[str, Any] | None:
+    """The sidecar `save` wrote beside the index file at `path`; None when it is missing or
+    not what `save` writes."""
+    try:
+        sidecar = json.loads(Path(path).with_suffix(".json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    return sidecar if isinstance(sidecar, dict) else None
+
+
+def _write_description(path: Path, sidecar: Mapping[str, Any]) -> None:
+    with atomic_write(Path(path).with_suffix(".json")) as out:
+        out.write(json.dumps(sidecar, indent=1).encode())
 
 
 def _is_ours(inner: Any) -> bool:
