@@ -1,6 +1,6 @@
-"""The vector index follows the library's size (exact, then compact int8 with exact re-scoring),
-and a large index is not rewritten for a few changes. Thresholds are lowered so a few hundred
-vectors stand for a few hundred thousand."""
+"""The vector index follows the library's size (exact, then partitioned int8 with exact
+re-scoring), and a large index is not rewritten for a few changes. Thresholds are lowered so
+a few hundred vectors stand for a few hundred thousand."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from embeddinggemma_rag.core import index_shape
 from embeddinggemma_rag.core import library_upkeep as library_module
 from embeddinggemma_rag.core.library import INDEX_NAME, SIDECAR_NAME, Library
 from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
-from embeddinggemma_rag.core.vector_index import COMPACT, EXACT, FaissIndex
+from embeddinggemma_rag.core.vector_index import COMPACT, EXACT, FaissIndex, partitioned
 from tests.core.test_library import MODEL, add
 
 DIMENSION = 256
+# The partitioned shape of the 320-vector libraries below: 16 partitions (about sqrt(320)).
+PARTITIONED = partitioned(16)
 
 
 def clustered(n: int, seed: int) -> npt.NDArray[np.float32]:
@@ -41,29 +43,46 @@ def fill(library: Library, documents: int, per_document: int = 20, seed: int = 0
 
 @pytest.fixture
 def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Compact from 300 vectors of 256 dimensions, exact again below 200."""
-    monkeypatch.setattr(index_shape, "COMPACT_FROM", 300 * DIMENSION)
+    """Partitioned from 300 vectors of 256 dimensions, exact again below 200."""
+    monkeypatch.setattr(index_shape, "PARTITION_FROM", 300 * DIMENSION)
     monkeypatch.setattr(index_shape, "EXACT_BELOW", 200 * DIMENSION)
 
 
 def test_the_wanted_shape_has_a_gap_so_a_library_near_the_line_stays_put() -> None:
     above, between, below = 200_000, 150_000, 100_000
-    assert index_shape.wanted_shape(EXACT, above, 768) == COMPACT
+    assert index_shape.wanted_shape(EXACT, above, 768) == partitioned(512)
     assert index_shape.wanted_shape(EXACT, between, 768) == EXACT
-    assert index_shape.wanted_shape(COMPACT, between, 768) == COMPACT
-    assert index_shape.wanted_shape(COMPACT, below, 768) == EXACT
+    assert index_shape.wanted_shape(partitioned(512), between, 768) == partitioned(512)
+    assert index_shape.wanted_shape(partitioned(512), below, 768) == EXACT
     # The same passages cut to 256 dimensions are a third of the size: still exact.
     assert index_shape.wanted_shape(EXACT, above, 256) == EXACT
+    # An index saved by an earlier version (int8, unpartitioned) moves on.
+    assert index_shape.wanted_shape(COMPACT, between, 768) == partitioned(512)
 
 
-def test_rescoring_puts_a_compact_indexs_candidates_in_exact_order(tmp_path: Path) -> None:
+def test_partitions_follow_the_size_with_a_gap() -> None:
+    assert index_shape.partitions_for(1_000_000) == 1024
+    assert index_shape.partitions_for(200_000) == 512
+    assert index_shape.partitions_for(4_000_000) == 2048
+    # Kept from a quarter to four times the size they suit, then built again.
+    kept = partitioned(1024)
+    assert index_shape.wanted_shape(kept, 300_000, 768) == kept
+    assert index_shape.wanted_shape(kept, 4_000_000, 768) == kept
+    assert index_shape.wanted_shape(kept, 250_000, 768) == partitioned(512)
+    assert index_shape.wanted_shape(kept, 4_500_000, 768) == partitioned(2048)
+
+
+@pytest.mark.parametrize("shape", [COMPACT, partitioned(8)])
+def test_rescoring_puts_an_int8_indexs_candidates_in_exact_order(
+    tmp_path: Path, shape: str
+) -> None:
     library = Library.open(tmp_path / "library", DIMENSION, MODEL)
     try:
         fill(library, 10)
         exact_index = library._index
         store = library.store
-        compact = index_shape.build(store, DIMENSION, COMPACT)
-        assert compact is not None and compact.shape == COMPACT
+        compact = index_shape.build(store, DIMENSION, shape)
+        assert compact is not None and compact.shape == shape
         queries = clustered(30, seed=99)[:, :DIMENSION]
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         for query in queries:
@@ -76,7 +95,7 @@ def test_rescoring_puts_a_compact_indexs_candidates_in_exact_order(tmp_path: Pat
         library.close()
 
 
-def test_a_growing_library_moves_to_the_compact_index_and_back_when_it_shrinks(
+def test_a_growing_library_moves_to_the_partitioned_index_and_back_when_it_shrinks(
     tmp_path: Path, small_thresholds: None
 ) -> None:
     data_dir = tmp_path / "library"
@@ -92,7 +111,7 @@ def test_a_growing_library_moves_to_the_compact_index_and_back_when_it_shrinks(
         for number in range(10, 16):  # 320 vectors in all: past the line
             add(library, f"/docs/{number:03}.txt", ["x"] * 20, 300 + number)
         library.save_index()
-        assert library.wait_for_index_shape(30) == COMPACT
+        assert library.wait_for_index_shape(30) == PARTITIONED
         assert library.consistency_report().ok
         # Re-scored from the full vectors: the same passages, the same cosines as exact search.
         exact = FaissIndex.create(DIMENSION)
@@ -107,11 +126,11 @@ def test_a_growing_library_moves_to_the_compact_index_and_back_when_it_shrinks(
     finally:
         library.close()
     sidecar = json.loads((data_dir / SIDECAR_NAME).read_text())
-    assert sidecar["shape"] == COMPACT and sidecar["ntotal"] == 320
+    assert sidecar["shape"] == PARTITIONED and sidecar["ntotal"] == 320
 
     reopened = Library.open(data_dir, DIMENSION, MODEL)
     try:
-        assert not reopened.open_report.rebuilt and reopened.wait_for_index_shape(30) == COMPACT
+        assert not reopened.open_report.rebuilt and reopened.wait_for_index_shape(30) == PARTITIONED
         reopened.remove([f"/docs/{n:03}.txt" for n in range(6, 16)])  # 120 left
         reopened.save_index()
         assert reopened.wait_for_index_shape(30) == EXACT
@@ -121,14 +140,14 @@ def test_a_growing_library_moves_to_the_compact_index_and_back_when_it_shrinks(
     assert json.loads((data_dir / SIDECAR_NAME).read_text())["shape"] == EXACT
 
 
-def test_a_damaged_compact_index_is_rebuilt_compact_from_sqlite(
+def test_a_damaged_partitioned_index_is_rebuilt_partitioned_from_sqlite(
     tmp_path: Path, small_thresholds: None
 ) -> None:
     data_dir = tmp_path / "library"
     library = Library.open(data_dir, DIMENSION, MODEL)
     fill(library, 16)
     library.save_index()
-    assert library.wait_for_index_shape(30) == COMPACT
+    assert library.wait_for_index_shape(30) == PARTITIONED
     library.close()
     index_file = data_dir / INDEX_NAME
     data = bytearray(index_file.read_bytes())
@@ -138,7 +157,7 @@ def test_a_damaged_compact_index_is_rebuilt_compact_from_sqlite(
     reopened = Library.open(data_dir, DIMENSION, MODEL)
     try:
         assert reopened.open_report.rebuilt
-        assert reopened._index.shape == COMPACT  # built in the shape its size wants
+        assert reopened._index.shape == PARTITIONED  # built in the shape its size wants
         assert reopened.consistency_report().ok
     finally:
         reopened.close()
@@ -165,7 +184,7 @@ def test_questions_are_answered_while_the_index_changes_shape(
         hits = library.search("", clustered(1, 3)[0], 5, "vector")
         assert len(hits) == 5
         release.set()
-        assert library.wait_for_index_shape(30) == COMPACT
+        assert library.wait_for_index_shape(30) == PARTITIONED
     finally:
         release.set()
         library.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddinggemma_rag.core import vector_index
+from embeddinggemma_rag.core import atomic_files, vector_index
 from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.library import DB_NAME, INDEX_NAME, SIDECAR_NAME
 from tests.reliability.helpers import open_engine, run_cli
@@ -114,7 +114,7 @@ def test_a_failed_index_save_keeps_the_saved_pair_and_says_why(
             if target == "index write":
                 patch.setattr(vector_index._faiss, "PyCallbackIOWriter", lambda write: enospc())
             else:
-                patch.setattr(vector_index.os, target.split(".")[1], enospc)
+                patch.setattr(atomic_files.os, target.split(".")[1], enospc)
             engine.library.remove([str(more)])  # a change that needs saving
             with pytest.raises(LibraryError) as raised:
                 engine.library.save_index()
@@ -135,7 +135,7 @@ def test_a_save_that_fails_on_close_does_not_fail_closing(
     before = saved_pair(library)
     with open_engine(library) as engine:
         engine.library.remove([str(library.parent / "corpus" / "doc000.md")])
-        monkeypatch.setattr(vector_index.os, "replace", enospc)
+        monkeypatch.setattr(atomic_files.os, "replace", enospc)
     # close() logged the failure instead of raising it; the old pair is untouched, and the
     # next open repairs the index from SQLite.
     monkeypatch.undo()

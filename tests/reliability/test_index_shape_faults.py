@@ -13,22 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core import index_shape, vector_index
+from embeddinggemma_rag.core import atomic_files, index_shape
 from embeddinggemma_rag.core.library import SIDECAR_NAME, Library
-from embeddinggemma_rag.core.vector_index import COMPACT, EXACT
+from embeddinggemma_rag.core.vector_index import EXACT, partitioned
 from tests.core.test_library import MODEL
 from tests.reliability.helpers import REPO, cli_env
 from tests.reliability.test_disk_full import enospc, saved_pair
 from tests.reliability.test_kills import KILLPOINTS
 
 DIMENSION = 128
+# The shape the 240-vector library below moves to: 16 partitions (about sqrt(240)).
+PARTITIONED = partitioned(16)
 # In the child: thresholds lowered so this small library wants the compact shape, then
 # the move the open starts, waited for.
 MOVE = """
 import sys
 from embeddinggemma_rag.core import index_shape
 from embeddinggemma_rag.core.library import Library
-index_shape.COMPACT_FROM, index_shape.EXACT_BELOW = 1, 0
+index_shape.PARTITION_FROM, index_shape.EXACT_BELOW = 1, 0
 library = Library.open(sys.argv[1], int(sys.argv[2]), sys.argv[3])
 print(library.wait_for_index_shape(60))
 library.close()
@@ -83,8 +85,8 @@ def test_a_kill_while_the_index_changes_shape_leaves_a_library_that_opens(
     assert vectors_searched(exact_library) == before
 
     finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    assert finished.stdout.strip() == COMPACT, finished.stderr
-    assert json.loads((exact_library / SIDECAR_NAME).read_text())["shape"] == COMPACT
+    assert finished.stdout.strip() == PARTITIONED, finished.stderr
+    assert json.loads((exact_library / SIDECAR_NAME).read_text())["shape"] == PARTITIONED
     assert vectors_searched(exact_library) == before
 
 
@@ -93,12 +95,12 @@ def test_a_full_disk_during_the_move_keeps_the_saved_index(
 ) -> None:
     before = vectors_searched(exact_library)
     saved = saved_pair(exact_library)
-    monkeypatch.setattr(index_shape, "COMPACT_FROM", 1)
+    monkeypatch.setattr(index_shape, "PARTITION_FROM", 1)
     monkeypatch.setattr(index_shape, "EXACT_BELOW", 0)
     with monkeypatch.context() as full:
-        full.setattr(vector_index.os, "replace", enospc)
+        full.setattr(atomic_files.os, "replace", enospc)
         library = Library.open(exact_library, DIMENSION, MODEL)
-        assert library.wait_for_index_shape(30) == COMPACT  # in memory; the save failed
+        assert library.wait_for_index_shape(30) == PARTITIONED  # in memory; the save failed
         assert [[h.chunk_id for h in library.search("", q, 6, "vector")] for q in _queries()] == (
             before
         )
