@@ -21,7 +21,6 @@ from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.keyword_search import (
     KEYWORD_INDEX,
     KEYWORD_INDEX_VERSION,
-    KEYWORD_TOKENIZER,
     OLD_KEYWORD_INDEX,
     keyword_text_of,
     under_clause,
@@ -165,27 +164,11 @@ class SqliteChunkStore(VectorRows):
                 db.execute("PRAGMA busy_timeout=10000")
                 # The insert triggers call it: every connection that writes chunks needs it.
                 db.create_function("keyword_text", 2, keyword_text_of, deterministic=True)
-                # How many chunks hold a token, read from the FTS index itself
-                # (keyword_search). Created before the table on a new library: fts5vocab
-                # looks its table up only when queried.
-                db.execute(
-                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab "
-                    "USING fts5vocab(main, chunks_keywords, 'row')"
-                )
-                # FTS5's own Porter stemmer, for the query's tokens: the vocabulary holds
-                # stems, and a word looked up unstemmed ("does" for "doe") escaped the cut.
-                db.execute(
-                    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING fts5(text, "
-                    f"tokenize='{KEYWORD_TOKENIZER}')"
-                )
-                db.execute(
-                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems_vocab "
-                    "USING fts5vocab(temp, query_stems, 'instance')"
-                )
             except BaseException:
                 db.close()
                 raise
             self._local.db = db
+            self._local.term_counts = keyword_search.TermCounts()
             with self._guard:
                 # Close the connections of finished threads, or a GUI that searches from a
                 # new thread each time would leak three file handles per search.
@@ -350,7 +333,8 @@ class SqliteChunkStore(VectorRows):
         self, query_text: str, k: int, under: str | None = None
     ) -> list[tuple[int, float]]:
         """BM25 matches of free text, best first (see `keyword_search.search`)."""
-        return keyword_search.search(self._db(), query_text, k, under)
+        db = self._db()
+        return keyword_search.search(db, query_text, k, under, self._local.term_counts)
 
     def counts(self) -> tuple[dict[str, int], int]:
         """(documents per status, chunk count)."""

@@ -158,22 +158,34 @@ def under_clause(column: str, under: str | None) -> tuple[str, tuple[str, ...]]:
 
 
 def search(
-    db: sqlite3.Connection, query_text: str, k: int, under: str | None = None
+    db: sqlite3.Connection,
+    query_text: str,
+    k: int,
+    under: str | None = None,
+    counts: TermCounts | None = None,
 ) -> list[tuple[int, float]]:
     """BM25 matches of free text, best first, as (chunk id, bm25): FTS5's bm25 is negative,
     lower is better. Any user text is safe (see `fts5_match`); tokens in most
     chunks are left out while rarer ones remain (see `selective_terms`). Text with
-    no word characters, or only a script no chunk holds, finds nothing."""
+    no word characters, or only a script no chunk holds, finds nothing. `counts` is the
+    connection's `TermCounts`, kept between searches."""
     tokens = query_tokens(query_text)
     if not tokens or k <= 0:
         return []
+    counts = counts if counts is not None else TermCounts()
+    total = counts.total(db)
+    # Past the common-word line or the whole budget a word is never scored beside a rarer
+    # one, so its count matters only up to there.
+    cap = min(max(COMMON_TERM_MIN_CHUNKS, int(total * COMMON_TERM_FRACTION)), KEYWORD_MATCH_BUDGET)
     # A prefix token (a Chinese character alone) stands for many index terms: never cut.
-    stems = _stems(db, [t.text for t in tokens])
-    counts = [
-        0 if t.prefix else _chunks_holding(db, stem) for t, stem in zip(tokens, stems, strict=True)
-    ]
-    total = _chunk_total(db) if max(counts) > COMMON_TERM_MIN_CHUNKS else 0
-    query = fts5_match(selective_terms(tokens, counts, total))
+    held = [0 if t.prefix else counts.holding(db, t, cap + 1) for t in tokens]
+    while min(held) > cap and cap < total:
+        # Every word is common: the one kept must be the least common in truth, or a word in
+        # 300,000 chunks could be scored where one in 50,000 would do. Counting further in
+        # steps finds it without counting every posting of "the".
+        cap *= 4
+        held = [counts.holding(db, t, cap + 1) for t in tokens]
+    query = fts5_match(selective_terms(tokens, held, total))
     if under is None:
         # FTS5 rows and chunks change in the same transaction (triggers), so without a
         # scope the joins add nothing but time.
@@ -193,23 +205,47 @@ def search(
     return [(int(r[0]), float(r[1])) for r in rows]
 
 
-def _stems(db: sqlite3.Connection, tokens: list[str]) -> list[str]:
-    """Each token as the index stores it. Tokens are single FTS5 tokens (see
-    keyword_text), so the n-th instance is the n-th token's stem."""
-    db.execute("DELETE FROM temp.query_stems")
-    db.execute("INSERT INTO temp.query_stems(rowid, text) VALUES (1, ?)", (" ".join(tokens),))
-    sql = "SELECT offset, term FROM temp.query_stems_vocab"
-    stems = dict(db.execute(sql).fetchall())
-    return [stems.get(n, token) for n, token in enumerate(tokens)]
+class TermCounts:
+    """How many chunks there are and how many hold a query's words, for one connection,
+    remembered while the database is unchanged (SQLite's data_version for other
+    connections' commits, total_changes for this one's).
 
+    At a million chunks, counting them took 15 ms a question and reading each word's count
+    from FTS5's vocabulary 43 ms at the median (it walks the word's whole posting list:
+    300,000 entries for "the"); questions repeat the common words, and a count is needed
+    only up to where the word would be left out anyway (see `search`)."""
 
-def _chunks_holding(db: sqlite3.Connection, token: str) -> int:
-    row = db.execute("SELECT doc FROM temp.chunks_vocab WHERE term = ?", (token,)).fetchone()
-    return 0 if row is None else int(row[0])
+    def __init__(self) -> None:
+        self._version: tuple[int, int] | None = None
+        self._total: int | None = None
+        self._holding: dict[str, tuple[int, int]] = {}  # fts5 token: (count, counted to)
 
+    def total(self, db: sqlite3.Connection) -> int:
+        self._check(db)
+        if self._total is None:
+            self._total = int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        return self._total
 
-def _chunk_total(db: sqlite3.Connection) -> int:
-    return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+    def holding(self, db: sqlite3.Connection, token: QueryToken, cap: int) -> int:
+        """Chunks holding `token`, counted up to `cap`: a word in `cap` or more counts as
+        `cap`."""
+        self._check(db)
+        key = token.fts5()
+        count, counted_to = self._holding.get(key, (0, 0))
+        if count == counted_to and cap > counted_to:  # not counted yet, or not far enough
+            sql = (
+                "SELECT count(*) FROM (SELECT 1 FROM chunks_keywords "
+                "WHERE chunks_keywords MATCH ? LIMIT ?)"
+            )
+            count, counted_to = int(db.execute(sql, (key, cap)).fetchone()[0]), cap
+            self._holding[key] = (count, counted_to)
+        return min(count, cap)
+
+    def _check(self, db: sqlite3.Connection) -> None:
+        version = int(db.execute("PRAGMA data_version").fetchone()[0]), db.total_changes
+        if version != self._version:
+            self._version, self._total = version, None
+            self._holding.clear()
 
 
 def keyword_text_of(text: str, title: str | None) -> str:

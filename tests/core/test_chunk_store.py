@@ -18,6 +18,7 @@ from embeddinggemma_rag.core.chunk_store import (
 )
 from embeddinggemma_rag.core.documents import Chunk, FileStatus
 from embeddinggemma_rag.core.errors import LibraryError
+from embeddinggemma_rag.core.records import QueryToken
 
 
 def unit_vectors(n: int, seed: int = 0) -> npt.NDArray[np.float32]:
@@ -280,7 +281,9 @@ def test_keyword_search_leaves_out_words_in_most_chunks(store: SqliteChunkStore)
     texts[7] += " turbine"
     texts[900] += " turbine turbine"
     store.replace_document(record("/lib/big"), chunks_of(*texts), unit_vectors(len(texts)))
-    assert keyword_search._chunks_holding(store._db(), "cafe") == 1300  # the folded form
+    db = store._db()
+    assert keyword_search.TermCounts().holding(db, QueryToken("cafe"), 500) == 500  # the cap
+    assert keyword_search.TermCounts().holding(db, QueryToken("cafe"), 5000) == 1300  # folded
     for scope in (None, "/lib"):
         hits = store.keyword_search("what does the reporting say about the turbine", 50, scope)
         # 'the' and 'reporting' (stemmed 'report', as 'reports' in all 1,300 chunks) were
@@ -288,6 +291,23 @@ def test_keyword_search_leaves_out_words_in_most_chunks(store: SqliteChunkStore)
         assert len(hits) == 2
         assert [store.chunks_by_ids([i])[0].ordinal for i, _ in hits] == [900, 7]
     assert len(store.keyword_search("the report", 50)) == 50  # all common: one word kept
+
+
+def test_word_counts_are_forgotten_when_any_connection_writes(store: SqliteChunkStore) -> None:
+    """The counts behind the common-word cut are remembered between searches, and taken
+    again after a write, from this connection or another (another thread's here)."""
+    store.replace_document(record("/a"), chunks_of("turbine blade", "pump"), unit_vectors(2))
+    counts, db, turbine = keyword_search.TermCounts(), store._db(), QueryToken("turbine")
+    assert (counts.total(db), counts.holding(db, turbine, 100)) == (2, 1)
+    writer = threading.Thread(
+        target=store.replace_document,
+        args=(record("/b"), chunks_of("turbine hall", "turbine room"), unit_vectors(2)),
+    )
+    writer.start()
+    writer.join()
+    assert (counts.total(db), counts.holding(db, turbine, 100)) == (4, 3)
+    store.remove_documents(["/b"])
+    assert (counts.total(db), counts.holding(db, turbine, 100)) == (2, 1)
 
 
 def test_keyword_search_keeps_every_word_in_a_small_library(store: SqliteChunkStore) -> None:
