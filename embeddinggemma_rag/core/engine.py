@@ -1,8 +1,9 @@
 """The one door into the library: the GUI, the CLI, the self-test and the MCP server
 drive everything through it: an `Engine` for one library, and the functions it imports
 `as` themselves for what needs no library (settings, models, recovery, JSON forms, the
-highlighting of a query's words), so that the GUI and the CLI import nothing from core/ but
-this module and core.records (tests/test_layering.py).
+highlighting of a query's words, the rule for a path under a folder), so that the GUI, the
+CLI and the MCP server import nothing from core/ but this module and core.records
+(tests/test_layering.py).
 
 Importing this module is light, as `core.records` is: numpy, onnxruntime, FAISS and llama.cpp
 load with the first model or library an engine opens (tests/test_layering.py), so the window
@@ -36,8 +37,10 @@ from embeddinggemma_rag.core.engine_tools import format_bench_report as format_b
 from embeddinggemma_rag.core.engine_tools import recover_library as recover_library
 from embeddinggemma_rag.core.engine_tools import run_bench as run_bench
 from embeddinggemma_rag.core.json_forms import answer_json as answer_json
+from embeddinggemma_rag.core.json_forms import chunk_json as chunk_json
 from embeddinggemma_rag.core.json_forms import document_json as document_json
 from embeddinggemma_rag.core.json_forms import hit_json as hit_json
+from embeddinggemma_rag.core.keyword_search import path_prefix_bounds as path_prefix_bounds
 from embeddinggemma_rag.core.keyword_text import query_tokens as query_tokens
 from embeddinggemma_rag.core.keyword_text import token_spans as token_spans
 from embeddinggemma_rag.core.page_store import boxes_for_passage as boxes_for_passage

@@ -1,8 +1,9 @@
 """What crosses the engine's door: the records it takes and returns, and their vocabulary.
 
-The GUI and the CLI import nothing from `core/` but this module and `core.engine`
-(tests/test_layering.py). Importing it loads no numpy, onnxruntime, FAISS or llama.cpp, so
-the window can name these types at start-up, before the models' libraries are imported.
+The GUI, the CLI and the MCP server import nothing from `core/` but this module and
+`core.engine` (tests/test_layering.py). Importing it loads no numpy, onnxruntime, FAISS or
+llama.cpp, so the window can name these types at start-up, before the models' libraries are
+imported.
 The records are plain frozen dataclasses defined here; the modules that produce them
 (`ingestion`, `chunk_store`, `conversations`, `model_store`...) import them from here.
 

@@ -26,15 +26,15 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 
 from embeddinggemma_rag import __version__
-from embeddinggemma_rag.core.engine import Engine
-from embeddinggemma_rag.core.errors import RagError
-from embeddinggemma_rag.core.json_forms import (
+from embeddinggemma_rag.core.engine import (
+    Engine,
     answer_json,
     chunk_json,
     document_json,
     hit_json,
+    path_prefix_bounds,
 )
-from embeddinggemma_rag.core.search import path_prefix_bounds
+from embeddinggemma_rag.core.records import RagError
 
 MAX_PASSAGES = 50  # enough for any assistant's context; more only floods it
 MAX_NEIGHBOURS = 5
