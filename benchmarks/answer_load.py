@@ -12,7 +12,7 @@ since OpenMP reads its wait policy once, when it loads.
 
 A last row asks through `Engine.ask` while the same engine ingests a folder, the case of a
 person asking while their documents are indexed: the ingest steps aside at its next batch
-(`core/answer_priority.py`).
+(`core/answering/answer_priority.py`).
 
 It uses the real SmolLM2-135M-Instruct when `../shared/real-models/fetch.sh` has fetched it,
 else the generated full-size Gemma-3-1B.
@@ -201,9 +201,9 @@ def _measure(model: Path, variant: str, threads: int) -> dict[str, float]:
 
 def _one_answer(model: Path, variant: str, threads: int) -> dict[str, float]:
     """In a fresh process: load the model, answer the app's default-size prompt once."""
+    from embeddinggemma_rag.core.answering.chat_process import ProcessChatModel
+    from embeddinggemma_rag.core.answering.generation import LlamaGenerator
     from embeddinggemma_rag.core.bench import measure_answer
-    from embeddinggemma_rag.core.chat_process import ProcessChatModel
-    from embeddinggemma_rag.core.generation import LlamaGenerator
     from embeddinggemma_rag.core.settings import Settings
 
     settings = Settings(threads=threads)

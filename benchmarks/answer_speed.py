@@ -69,9 +69,9 @@ class RecordingGenerator:
 def run(ctx: Context) -> Section:
     from llama_cpp import Llama
 
-    from embeddinggemma_rag.core.chat_process import ProcessChatModel
+    from embeddinggemma_rag.core.answering.chat_process import ProcessChatModel
+    from embeddinggemma_rag.core.answering.generation import amx_repack_is_safe, model_params
     from embeddinggemma_rag.core.engine import build_engine
-    from embeddinggemma_rag.core.generation import amx_repack_is_safe, model_params
     from embeddinggemma_rag.core.settings import Settings
 
     section = Section("answer", "Answering: the app's path against bare llama-cpp-python")
@@ -89,7 +89,7 @@ def run(ctx: Context) -> Section:
         recorder: list[RecordingGenerator] = []
 
         def factory(s: Settings) -> RecordingGenerator:
-            # The app's answer model: llama.cpp in its own process (core/chat_process.py).
+            # The app's answer model: llama.cpp in its own process (core/answering/chat_process.py).
             generator = ProcessChatModel(chat, s.context_tokens, s.threads)
             recorder.append(RecordingGenerator(generator))
             return recorder[0]

@@ -50,7 +50,7 @@ def _measure(kind: str, model: str, threads: int) -> dict[str, Any]:
 
     stages: dict[str, float] = {"start": proc_status_mb()["VmRSS"]}
     if kind == "app":
-        from embeddinggemma_rag.core.embedding import OnnxEmbedder
+        from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 
         stages["imports"] = proc_status_mb()["VmRSS"]
         embedder = OnnxEmbedder(model, threads=threads)

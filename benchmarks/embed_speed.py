@@ -61,7 +61,7 @@ def run(ctx: Context) -> Section:
     section = Section("embed", "Embedding throughput (tokens/s), same weights and texts")
     model = ensure_embedding_model()
     config = json.loads((model / "config.json").read_text())
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 
     counter = OnnxEmbedder(model, threads=1)
     specs = {"app": EngineSpec("app", str(model), ctx.threads)}

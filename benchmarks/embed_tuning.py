@@ -57,7 +57,7 @@ def variants(ctx: Context) -> dict[str, EngineSpec]:
 
 def run(ctx: Context) -> Section:
     section = Section("embed-tuning", "Embedding: onnxruntime settings and batching")
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 
     model = ensure_embedding_model()
     counter = OnnxEmbedder(model, threads=1)
@@ -108,9 +108,9 @@ def padding_waste(embedder: Any) -> dict[str, float]:
     """Share of computed tokens that are padding, for chunk lengths as the chunker makes them
     at the app's chunk size (most near the limit, ends of sections shorter): length-sorted
     batches, as the app makes them, against arrival order."""
-    from embeddinggemma_rag.core.chunking import chunk_document
-    from embeddinggemma_rag.core.documents import PageText, ParsedDocument
-    from embeddinggemma_rag.core.embedding import _batches_by_tokens
+    from embeddinggemma_rag.core.intake.chunking import chunk_document
+    from embeddinggemma_rag.core.intake.documents import PageText, ParsedDocument
+    from embeddinggemma_rag.core.models.embedding import _batches_by_tokens
     from embeddinggemma_rag.core.settings import Settings
 
     defaults = Settings()

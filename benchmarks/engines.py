@@ -108,7 +108,7 @@ def _load(spec: EngineSpec) -> Any:
 def _load_app(spec: EngineSpec) -> Any:
     import onnxruntime as ort
 
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder, create_session
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder, create_session
 
     embedder = OnnxEmbedder(Path(spec.model), threads=spec.threads, **spec.options)
     if spec.session_config or spec.optimization or spec.memory_arena is not None:
@@ -155,11 +155,11 @@ def _load_st(spec: EngineSpec) -> Any:
 def _load_llama(spec: EngineSpec) -> Any:
     from llama_cpp import Llama
 
-    from embeddinggemma_rag.core.generation import amx_repack_is_safe, model_params
+    from embeddinggemma_rag.core.answering.generation import amx_repack_is_safe, model_params
 
     budget = int(spec.options.get("batch_tokens", 8192))
     # The peer as the app loads llama.cpp: without the AMX repacking that crashes in
-    # llama_decode on CPUs with AMX (core/generation.py).
+    # llama_decode on CPUs with AMX (core/answering/generation.py).
     with model_params(amx_repack_is_safe()):
         llm = Llama(
             spec.model,

@@ -50,9 +50,9 @@ def parse_and_chunk(paths: list[Path], rounds: int) -> dict[str, Any]:
     real tokenizer) and pypdf alone, alternating file by file so both see the same load."""
     from pypdf import PdfReader
 
-    from embeddinggemma_rag.core.chunking import chunk_document
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder
-    from embeddinggemma_rag.core.parsing import ParserWorker
+    from embeddinggemma_rag.core.intake.chunking import chunk_document
+    from embeddinggemma_rag.core.intake.parsing import ParserWorker
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
     from embeddinggemma_rag.core.settings import Settings
 
     embedder = OnnxEmbedder(ensure_embedding_model(), threads=1)

@@ -67,9 +67,9 @@ def vector_source() -> str:
 def build(chunks: int, model_id: str) -> Path:
     """A library of `chunks` chunks (documents of 100 chunks) under the cache, built once,
     with vectors from `vector_source()`."""
-    from embeddinggemma_rag.core.chunk_store import DocumentRecord
-    from embeddinggemma_rag.core.documents import Chunk, FileStatus
-    from embeddinggemma_rag.core.library import Library
+    from embeddinggemma_rag.core.intake.documents import Chunk, FileStatus
+    from embeddinggemma_rag.core.library.chunk_store import DocumentRecord
+    from embeddinggemma_rag.core.library.library import Library
 
     folder = library_dir(chunks)
     done = folder / "BUILT"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from embeddinggemma_rag.core.parsing import ocr, pdf_ocr
+from embeddinggemma_rag.core.intake.parsing import ocr, pdf_ocr
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 PAGES = [

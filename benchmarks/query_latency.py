@@ -81,8 +81,8 @@ def measure_size(size: int, count: int, threads: int) -> dict[str, Any]:
     from benchmarks import library_builder
     from benchmarks.common import proc_status_mb
     from benchmarks.corpus import queries
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder
-    from embeddinggemma_rag.core.library import Library
+    from embeddinggemma_rag.core.library.library import Library
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 
     embedder = OnnxEmbedder(ensure_embedding_model(), threads=threads)
     folder = library_builder.build(size, embedder.model_id)
@@ -140,7 +140,7 @@ def measure_every_word(library: Any, db: Path, texts: list[str]) -> dict[str, An
     joined to the documents), and how many of its top k the app's search still returns."""
     import sqlite3
 
-    from embeddinggemma_rag.core.search import fts5_query
+    from embeddinggemma_rag.core.library.search import fts5_query
 
     conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
     pool = max(K * 4, 20)

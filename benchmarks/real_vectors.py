@@ -46,7 +46,7 @@ def load() -> tuple[np.ndarray, np.ndarray]:
 def _embed(docs_file: Path, questions_file: Path) -> None:
     from benchmarks.common import ensure_embedding_model
     from benchmarks.retrieval import default_eval_dirs
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 
     embedder = OnnxEmbedder(ensure_embedding_model(), threads=2)
     passages, questions = [], []

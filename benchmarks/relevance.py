@@ -24,7 +24,7 @@ MAX_QUERIES_PER_PAIR = 300  # off-subject pairs: enough for a rate, cheap to sea
 
 
 def run(ctx: Context) -> Section:
-    from embeddinggemma_rag.core.answering import RELEVANCE_THRESHOLD
+    from embeddinggemma_rag.core.answering.ask import RELEVANCE_THRESHOLD
     from embeddinggemma_rag.core.settings import Settings
 
     if ctx.embedding_model is None:
@@ -69,7 +69,7 @@ def gate_rates(
 ) -> dict[str, float]:
     """Share of `asker`'s questions that `is_relevant` passes at each threshold, searched
     in `library` exactly as `Engine.ask` searches (its retrieval query is the question)."""
-    from embeddinggemma_rag.core.answering import is_relevant
+    from embeddinggemma_rag.core.answering.ask import is_relevant
 
     count = len(asker.texts) if not limit else min(limit, len(asker.texts))
     picks = np.random.default_rng(7).permutation(len(asker.texts))[:count]

@@ -116,8 +116,8 @@ def measure(size: int, count: int, threads: int) -> dict[str, Any]:
     from benchmarks import library_builder
     from benchmarks.corpus import queries as query_texts
     from benchmarks.query_latency import measure_every_word
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder
-    from embeddinggemma_rag.core.library import Library
+    from embeddinggemma_rag.core.library.library import Library
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 
     load_before = load_average()
     embedder = OnnxEmbedder(ensure_embedding_model(), threads=threads)
@@ -190,7 +190,7 @@ def measure(size: int, count: int, threads: int) -> dict[str, Any]:
 def _scoped_vector_search(library: Any, queries: np.ndarray) -> dict[str, Any]:
     """Vector search under a prefix holding documents 0-99 (10,000 passages; 1 % of the 1M
     library, all of the 10k): a partitioned index reads every partition for a scope
-    (core/vector_index.py)."""
+    (core/library/vector_index.py)."""
     scope = "/bench/library/doc-00000"
     seconds = []
     for vector in queries[:40]:
@@ -216,7 +216,7 @@ def _query_vectors(count: int, seed: int) -> np.ndarray:
 def _exact_top10(library: Any, queries: np.ndarray) -> list[list[int]]:
     """Each query's 10 best passages by exact cosine over every stored vector, batch by batch
     (memory stays a batch, whatever the size)."""
-    from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+    from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
 
     best_ids = np.full((len(queries), 10), -1, np.int64)
     best = np.full((len(queries), 10), -np.inf, np.float32)

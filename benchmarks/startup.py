@@ -32,7 +32,7 @@ FROZEN = REPO / "dist" / "embeddinggemma-rag" / "embeddinggemma-rag"
 
 def run(ctx: Context) -> Section:
     from benchmarks import library_builder
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 
     section = Section("startup", "Start-up, memory and sizes")
     model = ensure_embedding_model()

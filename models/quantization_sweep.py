@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from embeddinggemma_rag.core.embedding import create_session
+from embeddinggemma_rag.core.models.embedding import create_session
 from models import quantization
 from models.real_texts import corpus_text, cut_to_tokens
 

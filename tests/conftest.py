@@ -45,7 +45,7 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     """Settings, models and library default to throw-away folders for every test.
 
     The cache stays the session's, as one machine's: it remembers which way of computing
-    embeddings is fastest here (core/compute_choice.py), and libraries built by different
+    embeddings is fastest here (core/models/compute_choice.py), and libraries built by different
     tests are compared vector for vector, so they must all be embedded the same way. A
     test about the cache itself removes and restores what it needs."""
     saved = dict(os.environ)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.intake.documents import SearchHit
 
 Message = dict[str, str]
 

@@ -15,6 +15,7 @@ import embeddinggemma_rag.core as core
 def test_no_core_module_loads_pyside6() -> None:
     modules = [m.name for m in pkgutil.walk_packages(core.__path__, "embeddinggemma_rag.core.")]
     assert "embeddinggemma_rag.core.engine" in modules
+    assert "embeddinggemma_rag.core.intake.parsing.sandbox_child" in modules  # subpackages too
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
@@ -52,11 +53,20 @@ CLIENTS = ("gui", "cli", "server")
 PACKAGE_ROOT = Path(core.__path__[0]).parent
 
 
+def _is_package(module: str) -> bool:
+    """The app's package, core/ or one of core's subpackages (`core.library`...)."""
+    if module == "embeddinggemma_rag":
+        return True
+    inside = module == CORE or module.startswith(CORE + ".")
+    return inside and (PACKAGE_ROOT.parent.joinpath(*module.split("."), "__init__.py")).is_file()
+
+
 def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
     """(line, module) for every import in `source`, at any depth (inside functions and
     `if TYPE_CHECKING:` too), relative ones resolved against `package`. A name imported
-    from a package (`from embeddinggemma_rag.core import paths`) counts as its module, and so
-    does a literal string given to importlib.import_module or __import__."""
+    from a package (`from embeddinggemma_rag.core import paths`, `from
+    embeddinggemma_rag.core.library import search`) counts as its module, and so does a
+    literal string given to importlib.import_module or __import__."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -66,7 +76,7 @@ def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 module = ".".join([*base, module] if module else base)
-            if module in ("embeddinggemma_rag", CORE):
+            if _is_package(module):
                 found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
             else:
                 found.append((node.lineno, module))
@@ -107,23 +117,29 @@ def test_the_side_door_check_sees_every_way_of_importing() -> None:
         "from embeddinggemma_rag.core import paths\n"
         "from embeddinggemma_rag.core.engine import Engine\n"
         "from embeddinggemma_rag import core\n"
-        "import embeddinggemma_rag.core.library\n"
+        "import embeddinggemma_rag.core.library.library\n"
         "from ..core.records import Answer\n"
         "from ..core.settings import Settings\n"
         "def later():\n"
-        "    from embeddinggemma_rag.core import model_store, engine\n"
-        "    importlib.import_module('embeddinggemma_rag.core.parsing')\n"
+        "    from embeddinggemma_rag.core import models, engine\n"
+        "    importlib.import_module('embeddinggemma_rag.core.intake.parsing')\n"
         "if TYPE_CHECKING:\n"
-        "    from embeddinggemma_rag.core.chunk_store import ChunkRecord\n"
+        "    from embeddinggemma_rag.core.library.chunk_store import ChunkRecord\n"
+        "from embeddinggemma_rag.core.models import model_store\n"
+        "from ..core.library import search\n"
+        "from ..core.answering.ask import answer_question\n"
     )
     assert core_side_doors(source, "embeddinggemma_rag.gui") == [
         "line 1: embeddinggemma_rag.core.paths",
         "line 3: embeddinggemma_rag.core",
-        "line 4: embeddinggemma_rag.core.library",
+        "line 4: embeddinggemma_rag.core.library.library",
         "line 6: embeddinggemma_rag.core.settings",
-        "line 8: embeddinggemma_rag.core.model_store",
-        "line 9: embeddinggemma_rag.core.parsing",
-        "line 11: embeddinggemma_rag.core.chunk_store",
+        "line 8: embeddinggemma_rag.core.models",
+        "line 9: embeddinggemma_rag.core.intake.parsing",
+        "line 11: embeddinggemma_rag.core.library.chunk_store",
+        "line 12: embeddinggemma_rag.core.models.model_store",
+        "line 13: embeddinggemma_rag.core.library.search",
+        "line 14: embeddinggemma_rag.core.answering.ask",
     ]
 
 
@@ -183,19 +199,23 @@ def _module_level_core_imports(path: Path, name: str) -> set[str]:
     return {m for m in found if m.startswith("embeddinggemma_rag.core")}
 
 
-def test_no_import_cycle_inside_core() -> None:
-    root = Path(core.__path__[0])
+def core_import_graph(root: Path) -> tuple[dict[str, set[str]], dict[str, Path]]:
+    """Every module under `root` (core/, its subpackages included) and the core modules each
+    one imports when it is loaded."""
     modules = {}
     for path in root.rglob("*.py"):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        parts = path.relative_to(root.parents[1]).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         modules[name] = path
     graph = {
         name: {m for m in _module_level_core_imports(path, name) if m in modules and m != name}
         for name, path in modules.items()
     }
-    assert "embeddinggemma_rag.core.search" in graph["embeddinggemma_rag.core.library"]
-    # Depth-first search for a back edge.
+    return graph, modules
+
+
+def import_cycles(graph: dict[str, set[str]], modules: dict[str, Path]) -> list[list[str]]:
+    """The cycles of `graph`, found by a depth-first search for back edges."""
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 
@@ -212,5 +232,38 @@ def test_no_import_cycle_inside_core() -> None:
         if name not in state:
             visit(name, [name])
     # A package's __init__ importing its own modules is not a cycle that matters.
-    cycles = [c for c in cycles if not any(modules[m].name == "__init__.py" for m in c)]
-    assert cycles == []
+    return [c for c in cycles if not any(modules[m].name == "__init__.py" for m in c)]
+
+
+def test_no_import_cycle_inside_core() -> None:
+    graph, modules = core_import_graph(Path(core.__path__[0]))
+    assert (
+        "embeddinggemma_rag.core.library.search" in graph["embeddinggemma_rag.core.library.library"]
+    )
+    assert "embeddinggemma_rag.core.intake.parsing.sandbox" in graph  # the subpackages' too
+    assert import_cycles(graph, modules) == []
+
+
+def test_the_cycle_check_sees_cycles_inside_and_across_subpackages(tmp_path: Path) -> None:
+    """The check above must be able to fail, in a subpackage as at core/'s top."""
+    files = {
+        "__init__.py": "",
+        "library/__init__.py": '"""A subpackage."""\n',
+        "library/a.py": "from embeddinggemma_rag.core.library import b\n",
+        "library/b.py": "from .a import helper\n",
+        "intake/__init__.py": "",
+        "intake/c.py": "from embeddinggemma_rag.core.models.d import x\n",
+        "models/__init__.py": "",
+        "models/d.py": "from ..intake import c\n",
+        "models/e.py": "def later():\n    from embeddinggemma_rag.core.models import d\n",
+        "f.py": "from embeddinggemma_rag.core.models import e\n",
+    }
+    root = tmp_path / "embeddinggemma_rag" / "core"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    graph, modules = core_import_graph(root)
+    assert sorted(import_cycles(graph, modules)) == [
+        [f"{CORE}.intake.c", f"{CORE}.models.d", f"{CORE}.intake.c"],
+        [f"{CORE}.library.a", f"{CORE}.library.b", f"{CORE}.library.a"],
+    ]

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from embeddinggemma_rag.core import engine_models, model_files
+from embeddinggemma_rag.core.answering.generation import ChatModel
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED
-from embeddinggemma_rag.core.documents import SearchHit
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import RagError
-from embeddinggemma_rag.core.generation import ChatModel
+from embeddinggemma_rag.core.intake.documents import SearchHit
+from embeddinggemma_rag.core.models import engine_models, model_files
+from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.settings import Settings
 
 # A PDF page of running text is about 450 words, about 600 tokens of EmbeddingGemma's
@@ -157,7 +157,7 @@ def measure_query(embedder: OnnxEmbedder, repeats: int = 5) -> float:
 
 def measure_answer(generator: ChatModel, settings: Settings) -> AnswerSpeed:
     """One answer to a prompt of the app's default size, built by the app's prompt builder."""
-    from embeddinggemma_rag.core.rag_prompt import (
+    from embeddinggemma_rag.core.answering.rag_prompt import (
         DEFAULT_PROMPT_TOKENS,
         build_rag_messages,
         prompt_budget,

@@ -21,18 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embeddinggemma_rag.core.answer_priority import AnswerPriority
+from embeddinggemma_rag.core.answering.answer_priority import AnswerPriority
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
-from embeddinggemma_rag.core.conversations import ConversationStore as ConversationStore
-from embeddinggemma_rag.core.conversations import export_file_name as export_file_name
-from embeddinggemma_rag.core.engine_models import default_embedder as default_embedder
-from embeddinggemma_rag.core.engine_models import default_generator as default_generator
-from embeddinggemma_rag.core.engine_models import download_models as download_models
-from embeddinggemma_rag.core.engine_models import embed_as_the_library_does
-from embeddinggemma_rag.core.engine_models import import_model as import_model
-from embeddinggemma_rag.core.engine_models import list_models as list_models
-from embeddinggemma_rag.core.engine_models import load_manifest as load_manifest
-from embeddinggemma_rag.core.engine_models import verify_models as verify_models
 from embeddinggemma_rag.core.engine_tools import format_bench_report as format_bench_report
 from embeddinggemma_rag.core.engine_tools import recover_library as recover_library
 from embeddinggemma_rag.core.engine_tools import run_bench as run_bench
@@ -40,10 +30,20 @@ from embeddinggemma_rag.core.json_forms import answer_json as answer_json
 from embeddinggemma_rag.core.json_forms import chunk_json as chunk_json
 from embeddinggemma_rag.core.json_forms import document_json as document_json
 from embeddinggemma_rag.core.json_forms import hit_json as hit_json
-from embeddinggemma_rag.core.keyword_search import path_prefix_bounds as path_prefix_bounds
-from embeddinggemma_rag.core.keyword_text import query_tokens as query_tokens
-from embeddinggemma_rag.core.keyword_text import token_spans as token_spans
-from embeddinggemma_rag.core.page_store import boxes_for_passage as boxes_for_passage
+from embeddinggemma_rag.core.library.conversations import ConversationStore as ConversationStore
+from embeddinggemma_rag.core.library.conversations import export_file_name as export_file_name
+from embeddinggemma_rag.core.library.keyword_search import path_prefix_bounds as path_prefix_bounds
+from embeddinggemma_rag.core.library.keyword_text import query_tokens as query_tokens
+from embeddinggemma_rag.core.library.keyword_text import token_spans as token_spans
+from embeddinggemma_rag.core.library.page_store import boxes_for_passage as boxes_for_passage
+from embeddinggemma_rag.core.models.engine_models import default_embedder as default_embedder
+from embeddinggemma_rag.core.models.engine_models import default_generator as default_generator
+from embeddinggemma_rag.core.models.engine_models import download_models as download_models
+from embeddinggemma_rag.core.models.engine_models import embed_as_the_library_does
+from embeddinggemma_rag.core.models.engine_models import import_model as import_model
+from embeddinggemma_rag.core.models.engine_models import list_models as list_models
+from embeddinggemma_rag.core.models.engine_models import load_manifest as load_manifest
+from embeddinggemma_rag.core.models.engine_models import verify_models as verify_models
 from embeddinggemma_rag.core.paths import config_dir as config_dir
 from embeddinggemma_rag.core.records import (
     Answer,
@@ -66,10 +66,10 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from embeddinggemma_rag.core.embedding import Embedder
-    from embeddinggemma_rag.core.generation import ChatModel
-    from embeddinggemma_rag.core.library import Library
-    from embeddinggemma_rag.core.parsing import ParserWorker
+    from embeddinggemma_rag.core.answering.generation import ChatModel
+    from embeddinggemma_rag.core.intake.parsing import ParserWorker
+    from embeddinggemma_rag.core.library.library import Library
+    from embeddinggemma_rag.core.models.embedding import Embedder
 
 # How long an answer waits for a running ingest to reach its next batch (1,024 tokens: about
 # 0.3 s on two cores) before it starts anyway, on fewer threads.
@@ -143,7 +143,7 @@ class Engine:
         embedder = self.embedder
         with self._load_lock:
             if self._library is None:
-                from embeddinggemma_rag.core.library import Library
+                from embeddinggemma_rag.core.library.library import Library
 
                 self._library = Library.open(
                     self.settings.data_dir,
@@ -177,7 +177,7 @@ class Engine:
     def _parser_worker(self) -> ParserWorker:
         with self._load_lock:
             if self._parser is None:
-                from embeddinggemma_rag.core.parsing import ParserWorker
+                from embeddinggemma_rag.core.intake.parsing import ParserWorker
 
                 self._parser = ParserWorker(
                     timeout_seconds=self.settings.parse_timeout_seconds,
@@ -208,7 +208,7 @@ class Engine:
         on_file: Callable[[FileOutcome], None] | None = None,
     ) -> IngestReport:
         """Add files and folders to the library, or bring them up to date."""
-        from embeddinggemma_rag.core.ingestion import Ingestor
+        from embeddinggemma_rag.core.intake.ingestion import Ingestor
 
         library, embedder, parser = self.library, self.embedder, self._parser_worker()
         with self._ingest_lock:
@@ -290,7 +290,7 @@ class Engine:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer from the library's passages, streaming the text to `on_token` (answering.py)."""
-        from embeddinggemma_rag.core.answering import (
+        from embeddinggemma_rag.core.answering.ask import (
             RELEVANCE_THRESHOLD,
             AnswerOptions,
             answer_question,
@@ -342,7 +342,7 @@ class Engine:
     def document_text(self, path: Path) -> str:
         """A document's text as ingestion read it (pages joined by PAGE_SEPARATOR), parsed
         in a sandbox of its own, so a viewer never waits behind an ingest's parser."""
-        from embeddinggemma_rag.core.parsing import ParserWorker
+        from embeddinggemma_rag.core.intake.parsing import ParserWorker
 
         s = self.settings
         with ParserWorker(s.parse_timeout_seconds, s.parse_memory_mb, s.max_file_mb) as worker:
@@ -355,7 +355,7 @@ class Engine:
         title: str | None = None,
         dimension: int = 768,
     ) -> npt.NDArray[np.float32]:
-        from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+        from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
 
         embedder = self.embedder
         inputs = [embedder.prompt_input(prompt, text, title) for text in texts]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def recover_library(data_dir: Path) -> Path:
     """Move a damaged library database aside (kept, never deleted) and start an empty library
     with the folders it had; returns where the damaged file went."""
-    from embeddinggemma_rag.core.library import DB_NAME, Library
+    from embeddinggemma_rag.core.library.library import DB_NAME, Library
 
     if not (data_dir / DB_NAME).exists():
         raise RagError(f"{data_dir}: there is no library database to recover")

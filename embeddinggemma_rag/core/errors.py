@@ -73,8 +73,9 @@ STOPPED_UNEXPECTEDLY = "the answer model stopped unexpectedly"
 class AnswerModelCrashed(ModelError):
     """The answer model's process died mid-request (a native fault or an out-of-memory kill).
 
-    Only that request fails: the next one starts a fresh process (core/chat_process.py). It
-    lives here, with the other errors, so a caller can catch it without that module.
+    Only that request fails: the next one starts a fresh process
+    (core/answering/chat_process.py). It lives here, with the other errors, so a caller can
+    catch it without that module.
     """
 
     def __init__(self, path: Path, how: str) -> None:

@@ -26,7 +26,10 @@ from embeddinggemma_rag.core.errors import ConfigError as ConfigError
 from embeddinggemma_rag.core.errors import LibraryError as LibraryError
 from embeddinggemma_rag.core.errors import ModelError as ModelError
 from embeddinggemma_rag.core.errors import RagError as RagError
-from embeddinggemma_rag.core.model_files import EMBEDDING_MODEL_DIR_NAME, GENERATOR_MODEL_FILE_NAME
+from embeddinggemma_rag.core.models.model_files import (
+    EMBEDDING_MODEL_DIR_NAME,
+    GENERATOR_MODEL_FILE_NAME,
+)
 from embeddinggemma_rag.core.settings import MATRYOSHKA_DIMENSIONS as MATRYOSHKA_DIMENSIONS
 from embeddinggemma_rag.core.settings import MAX_MODEL_TOKENS as MAX_MODEL_TOKENS
 from embeddinggemma_rag.core.settings import SEARCH_MODES as SEARCH_MODES

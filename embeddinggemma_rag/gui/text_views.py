@@ -62,7 +62,7 @@ _UNMARKED = frozenset(_UNMARKED_TEXT.split())
 
 
 def terms_pattern(question: str) -> list[QueryToken] | None:
-    """The query's keyword tokens worth marking (see `core.keyword_text.token_spans`): words
+    """The query's keyword tokens worth marking (see `core.library.keyword_text.token_spans`): words
     folded as the keyword search folds them, Chinese and Thai pieces; None when none."""
     tokens = query_tokens(question)
     kept = [t for t in tokens if t.ngram or (len(t.text) > 2 and t.text not in _UNMARKED)]

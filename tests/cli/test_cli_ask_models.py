@@ -111,7 +111,7 @@ def test_ask_without_generator_model_is_one_clear_line(
 def test_ask_when_the_answer_model_crashes_is_one_line_and_exit_1(
     library: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from embeddinggemma_rag.core.chat_process import ProcessChatModel
+    from embeddinggemma_rag.core.answering.chat_process import ProcessChatModel
     from tests.core import chat_hooks
 
     # The app's own answer process, importing the test fault first: SIGSEGV after 2 pieces.

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from embeddinggemma_rag.core.generation import LlamaGenerator
+from embeddinggemma_rag.core.answering.generation import LlamaGenerator
 
 FAULT_VARIABLE = "EMBEDDINGGEMMA_RAG_TEST_CHAT_FAULT"
 _original = LlamaGenerator.stream_chat

@@ -7,10 +7,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from embeddinggemma_rag.core.answer_priority import AnswerPriority
+from embeddinggemma_rag.core.answering.answer_priority import AnswerPriority
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.engine import build_engine
-from embeddinggemma_rag.core.ingestion import IngestProgress
+from embeddinggemma_rag.core.intake.ingestion import IngestProgress
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_EMBEDDING_MODEL
 from tests.core.test_ingest_kill import make_corpus

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.answer_types import Turn
-from embeddinggemma_rag.core.answering import (
+from embeddinggemma_rag.core.answering.answer_types import Turn
+from embeddinggemma_rag.core.answering.ask import (
     NOT_COVERED,
     RELEVANCE_THRESHOLD,
     AnswerOptions,
@@ -18,10 +18,10 @@ from embeddinggemma_rag.core.answering import (
     is_relevant,
     retrieval_query,
 )
+from embeddinggemma_rag.core.answering.chat_process import ProcessChatModel
+from embeddinggemma_rag.core.answering.rag_prompt import NumberedPassage
 from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.chat_process import ProcessChatModel
 from embeddinggemma_rag.core.engine import Engine, build_engine
-from embeddinggemma_rag.core.rag_prompt import NumberedPassage
 from embeddinggemma_rag.core.self_test import copy_sample
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from embeddinggemma_rag.core.answering import NO_PASSAGES, answer_question
+from embeddinggemma_rag.core.answering.ask import NO_PASSAGES, answer_question
 from tests.stubs import refusing_generator
 
 

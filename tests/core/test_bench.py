@@ -17,7 +17,7 @@ import pytest
 
 from embeddinggemma_rag.cli.main import main
 from embeddinggemma_rag.core.bench import BenchReport, run_bench, sample_text
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.chat_process import (
+from embeddinggemma_rag.core.answering.chat_process import (
     STOPPED_UNEXPECTEDLY,
     AnswerModelCrashed,
     ProcessChatModel,
 )
+from embeddinggemma_rag.core.answering.generation import LlamaGenerator
+from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.errors import ModelError
-from embeddinggemma_rag.core.generation import LlamaGenerator
 from tests.conftest import TINY_CHAT_MODEL
 from tests.core import chat_hooks
 from tests.core.test_generation import with_chat_template

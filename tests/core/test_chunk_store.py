@@ -10,14 +10,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from embeddinggemma_rag.core import keyword_search
-from embeddinggemma_rag.core.chunk_store import (
+from embeddinggemma_rag.core.errors import LibraryError
+from embeddinggemma_rag.core.intake.documents import Chunk, FileStatus
+from embeddinggemma_rag.core.library import keyword_search
+from embeddinggemma_rag.core.library.chunk_store import (
     SCHEMA_VERSION,
     DocumentRecord,
     SqliteChunkStore,
 )
-from embeddinggemma_rag.core.documents import Chunk, FileStatus
-from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.records import QueryToken
 
 

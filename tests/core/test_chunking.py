@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from embeddinggemma_rag.core.chunking import chunk_document
-from embeddinggemma_rag.core.documents import PageText, ParsedDocument
-from embeddinggemma_rag.core.prompts import document_prompt
+from embeddinggemma_rag.core.intake.chunking import chunk_document
+from embeddinggemma_rag.core.intake.documents import PageText, ParsedDocument
+from embeddinggemma_rag.core.models.prompts import document_prompt
 
 
 def word_tokens(model_input: str) -> int:

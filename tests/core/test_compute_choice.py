@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddinggemma_rag.core import compute_choice, paths
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core import paths
 from embeddinggemma_rag.core.engine import Engine, build_engine
+from embeddinggemma_rag.core.models import compute_choice
+from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 from tests.conftest import TINY_EMBEDDING_MODEL
 from tests.reliability.helpers import open_engine, tiny_settings
 from tests.reliability.test_kills import make_corpus

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.answer_types import Answer, Citation
-from embeddinggemma_rag.core.conversations import (
+from embeddinggemma_rag.core.answering.answer_types import Answer, Citation
+from embeddinggemma_rag.core.errors import LibraryError
+from embeddinggemma_rag.core.intake.documents import SearchHit
+from embeddinggemma_rag.core.library.conversations import (
     DB_NAME,
     Conversation,
     ConversationStore,
@@ -15,8 +17,6 @@ from embeddinggemma_rag.core.conversations import (
     export_markdown,
     title_for,
 )
-from embeddinggemma_rag.core.documents import SearchHit
-from embeddinggemma_rag.core.errors import LibraryError
 
 
 def _answer(text: str = "Cats sleep a lot [1].", cancelled: bool = False) -> Answer:

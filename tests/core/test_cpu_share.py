@@ -134,8 +134,8 @@ def test_an_answer_follows_the_spare_cores() -> None:
     """The generator asks before the answer and uses what it is told, within its cap."""
     from llama_cpp import llama_cpp as low_level
 
+    from embeddinggemma_rag.core.answering.generation import LlamaGenerator
     from embeddinggemma_rag.core.cancel import CancelToken
-    from embeddinggemma_rag.core.generation import LlamaGenerator
     from tests.conftest import TINY_CHAT_MODEL
 
     class Told:

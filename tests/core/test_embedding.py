@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import Cancelled, ModelError
-from embeddinggemma_rag.core.onnx_graph import embedding_rows
+from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
+from embeddinggemma_rag.core.models.onnx_graph import embedding_rows
 from tests.conftest import TINY_EMBEDDING_MODEL
 
 REFERENCE = json.loads((TINY_EMBEDDING_MODEL / "reference_vectors.json").read_text("utf-8"))
@@ -151,8 +151,8 @@ def test_counting_and_embedding_from_several_threads_agree(q4: OnnxEmbedder) -> 
 def test_counting_many_at_once_agrees_with_one_by_one(q4: OnnxEmbedder) -> None:
     """count_tokens_many (one tokenizer call, what the chunker uses) gives count_tokens' counts,
     repeats and cached inputs included, and chunks made with it are the same chunks."""
-    from embeddinggemma_rag.core.chunking import chunk_document
-    from embeddinggemma_rag.core.documents import PageText, ParsedDocument
+    from embeddinggemma_rag.core.intake.chunking import chunk_document
+    from embeddinggemma_rag.core.intake.documents import PageText, ParsedDocument
 
     texts = [model_input(q4, item) for item in ITEMS] + ["short", "short", "Ünïcödé 東京 ✓"]
     q4._counts.clear()

@@ -11,7 +11,7 @@ import pytest
 
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.errors import Cancelled
-from embeddinggemma_rag.core.file_walk import iter_library_files
+from embeddinggemma_rag.core.intake.file_walk import iter_library_files
 
 
 def make_tree(root: Path, files: Iterable[str], content: str = "x") -> None:

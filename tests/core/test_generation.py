@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from embeddinggemma_rag.core.answering.generation import LlamaGenerator, read_chat_template
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.errors import ModelError
-from embeddinggemma_rag.core.generation import LlamaGenerator, read_chat_template
 from tests.conftest import TINY_CHAT_MODEL
 
 MESSAGES = [
@@ -211,7 +211,7 @@ def test_cancel_interrupts_a_long_prompt_evaluation() -> None:
 def test_amx_builds_load_without_extra_weight_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
     from llama_cpp import llama_cpp as low_level
 
-    from embeddinggemma_rag.core import generation
+    from embeddinggemma_rag.core.answering import generation
 
     for info, safe in ((b"AVX2 = 1 | AMX_INT8 = 1 | ", False), (b"AVX2 = 1 | AVX512 = 1 | ", True)):
         monkeypatch.setattr(low_level, "llama_print_system_info", lambda info=info: info)
@@ -224,7 +224,7 @@ def test_amx_builds_load_without_extra_weight_buffers(monkeypatch: pytest.Monkey
 
 
 def test_the_repetition_guard_ends_a_loop_but_not_a_restatement() -> None:
-    from embeddinggemma_rag.core.generation import RepetitionGuard
+    from embeddinggemma_rag.core.answering.generation import RepetitionGuard
 
     loop = RepetitionGuard()
     for piece in ["The passage is quoted ", "material, not instructions.\n"] * 3:

@@ -14,11 +14,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from embeddinggemma_rag.core import index_shape
-from embeddinggemma_rag.core import library_upkeep as library_module
-from embeddinggemma_rag.core.library import INDEX_NAME, SIDECAR_NAME, Library
-from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
-from embeddinggemma_rag.core.vector_index import COMPACT, EXACT, FaissIndex, partitioned
+from embeddinggemma_rag.core.library import index_shape
+from embeddinggemma_rag.core.library import library_upkeep as library_module
+from embeddinggemma_rag.core.library.library import INDEX_NAME, SIDECAR_NAME, Library
+from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.library.vector_index import COMPACT, EXACT, FaissIndex, partitioned
 from tests.core.test_library import MODEL, add
 
 DIMENSION = 256
@@ -282,7 +282,7 @@ def test_a_clean_open_reads_only_the_ids_newer_than_the_index(
 ) -> None:
     """After additions only, catching up reads the new ids, never the whole id list; after a
     removal it compares the whole sets. Both end consistent."""
-    from embeddinggemma_rag.core.vector_rows import VectorRows
+    from embeddinggemma_rag.core.library.vector_rows import VectorRows
 
     monkeypatch.setattr(library_module, "DEFER_SAVES_FROM_BYTES", 0)
     monkeypatch.setattr(library_module, "DEFERRED_CHANGES_MAX", 30)
@@ -317,7 +317,7 @@ def test_a_clean_open_reads_only_the_ids_newer_than_the_index(
 def test_the_database_is_checked_at_open_unless_it_is_as_a_clean_close_left_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from embeddinggemma_rag.core.chunk_store import SqliteChunkStore
+    from embeddinggemma_rag.core.library.chunk_store import SqliteChunkStore
 
     checks: list[bool] = []
     real_check = SqliteChunkStore.integrity_ok

@@ -222,7 +222,7 @@ def test_files_in_a_copied_folder_are_separate_documents(engine: Engine, tmp_pat
 def test_an_unexpected_error_fails_one_file_and_the_rest_goes_on(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from embeddinggemma_rag.core import ingestion
+    from embeddinggemma_rag.core.intake import ingestion
 
     folder = make_mixed_folder(tmp_path / "docs")
     real = ingestion.chunk_document
@@ -267,7 +267,7 @@ def test_the_next_files_are_parsed_while_a_batch_embeds(
 ) -> None:
     """Parsing overlaps embedding: with a batch every two files and an embedder slowed to
     0.3 s a batch, files are parsed while a batch embeds, and every file is stored whole."""
-    from embeddinggemma_rag.core import ingestion
+    from embeddinggemma_rag.core.intake import ingestion
 
     folder = tmp_path / "notes"
     folder.mkdir()

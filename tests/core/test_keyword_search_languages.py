@@ -12,10 +12,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from embeddinggemma_rag.core.chunk_store import SCHEMA_VERSION, DocumentRecord, SqliteChunkStore
-from embeddinggemma_rag.core.documents import Chunk, FileStatus
-from embeddinggemma_rag.core.keyword_text import query_tokens, token_spans
-from embeddinggemma_rag.core.library import DB_NAME, Library
+from embeddinggemma_rag.core.intake.documents import Chunk, FileStatus
+from embeddinggemma_rag.core.library.chunk_store import (
+    SCHEMA_VERSION,
+    DocumentRecord,
+    SqliteChunkStore,
+)
+from embeddinggemma_rag.core.library.keyword_text import query_tokens, token_spans
+from embeddinggemma_rag.core.library.library import DB_NAME, Library
 
 MODEL = "sha256-model-a"
 PASSAGES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from embeddinggemma_rag.core.keyword_text import (
+from embeddinggemma_rag.core.library.keyword_text import (
     MAX_QUERY_TOKENS,
     QueryToken,
     fold_char,

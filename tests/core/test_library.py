@@ -17,10 +17,10 @@ import numpy.typing as npt
 import pytest
 
 import embeddinggemma_rag
-from embeddinggemma_rag.core.chunk_store import DocumentRecord
-from embeddinggemma_rag.core.documents import Chunk, FileStatus
 from embeddinggemma_rag.core.errors import LibraryError
-from embeddinggemma_rag.core.library import (
+from embeddinggemma_rag.core.intake.documents import Chunk, FileStatus
+from embeddinggemma_rag.core.library.chunk_store import DocumentRecord
+from embeddinggemma_rag.core.library.library import (
     DB_NAME,
     INDEX_NAME,
     SIDECAR_NAME,
@@ -28,7 +28,7 @@ from embeddinggemma_rag.core.library import (
     Library,
     ModelMismatch,
 )
-from embeddinggemma_rag.core.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
 
 MODEL = "sha256-model-a"
 
@@ -375,9 +375,9 @@ KILLED_WRITER = """
 import sys
 from pathlib import Path
 import numpy as np
-from embeddinggemma_rag.core.chunk_store import DocumentRecord
-from embeddinggemma_rag.core.documents import Chunk, FileStatus
-from embeddinggemma_rag.core.library import Library
+from embeddinggemma_rag.core.library.chunk_store import DocumentRecord
+from embeddinggemma_rag.core.intake.documents import Chunk, FileStatus
+from embeddinggemma_rag.core.library.library import Library
 
 library = Library.open(Path(sys.argv[1]), 256, "sha256-model-a")
 rng = np.random.default_rng(int(sys.argv[2]))

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core import model_store, paths
+from embeddinggemma_rag.core import paths
 from embeddinggemma_rag.core.cancel import CancelToken, Progress
 from embeddinggemma_rag.core.errors import Cancelled, ModelError
+from embeddinggemma_rag.core.models import model_store
 from embeddinggemma_rag.core.settings import Settings, load_settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 from tests.hub_server import FakeRepo, HubState, serve_hub

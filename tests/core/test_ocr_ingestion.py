@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from embeddinggemma_rag.core.engine import Engine, build_engine
-from embeddinggemma_rag.core.ingestion import IngestProgress
-from embeddinggemma_rag.core.page_store import boxes_for_passage
+from embeddinggemma_rag.core.intake.ingestion import IngestProgress
+from embeddinggemma_rag.core.library.page_store import boxes_for_passage
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_EMBEDDING_MODEL
 from tests.core.parsing.pdf_factory import make_pdf

@@ -7,11 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from embeddinggemma_rag.core.answer_types import Turn
-from embeddinggemma_rag.core.cancel import CancelToken
-from embeddinggemma_rag.core.errors import RagError
-from embeddinggemma_rag.core.generation import LlamaGenerator
-from embeddinggemma_rag.core.rag_prompt import (
+from embeddinggemma_rag.core.answering.answer_types import Turn
+from embeddinggemma_rag.core.answering.generation import LlamaGenerator
+from embeddinggemma_rag.core.answering.rag_prompt import (
     ANSWER_CUE,
     CLOSE_QUOTE,
     DEFAULT_PROMPT_TOKENS,
@@ -20,6 +18,8 @@ from embeddinggemma_rag.core.rag_prompt import (
     prompt_budget,
     trim_to_tokens,
 )
+from embeddinggemma_rag.core.cancel import CancelToken
+from embeddinggemma_rag.core.errors import RagError
 from tests.conftest import TINY_CHAT_MODEL
 from tests.stubs import ScriptedGenerator, make_hit
 

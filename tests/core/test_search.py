@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from embeddinggemma_rag.core.search import (
+from embeddinggemma_rag.core.library.search import (
     HYBRID_VECTOR_WEIGHT,
     MAX_QUERY_TERMS,
     fts5_query,
@@ -97,7 +97,7 @@ def test_fuse_ranked_per_mode() -> None:
 
 
 def test_selective_terms_drop_common_words_but_never_all() -> None:
-    from embeddinggemma_rag.core.search import selective_terms
+    from embeddinggemma_rag.core.library.search import selective_terms
 
     terms = ["what", "is", "the", "warranty"]
     assert selective_terms(terms, [30_000, 60_000, 99_000, 40], 100_000) == ["warranty"]
@@ -109,7 +109,7 @@ def test_selective_terms_drop_common_words_but_never_all() -> None:
 
 
 def test_selective_terms_fit_a_large_librarys_words_in_the_match_budget() -> None:
-    from embeddinggemma_rag.core.search import selective_terms
+    from embeddinggemma_rag.core.library.search import selective_terms
 
     terms = ["kettle", "descaling", "water", "warranty"]
     million = 1_000_000

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
-from embeddinggemma_rag.core import tokenizer_file
-from embeddinggemma_rag.core.tokenizer_file import load_tokenizer
+from embeddinggemma_rag.core.models import tokenizer_file
+from embeddinggemma_rag.core.models.tokenizer_file import load_tokenizer
 from tests.conftest import TINY_EMBEDDING_MODEL
 
 TOKENIZER = TINY_EMBEDDING_MODEL / "tokenizer.json"

@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from embeddinggemma_rag.core import vector_index
-from embeddinggemma_rag.core.vector_index import (
+from embeddinggemma_rag.core.library import vector_index
+from embeddinggemma_rag.core.library.vector_index import (
     COMPACT,
     EXACT,
     DamagedIndex,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from embeddinggemma_rag.core import ingestion
+from embeddinggemma_rag.core.intake import ingestion
 from embeddinggemma_rag.core.settings import Settings
 from embeddinggemma_rag.gui.main_window import MainWindow
 from tests.gui.fakes import scripted_engines, tiny_settings

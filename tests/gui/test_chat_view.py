@@ -10,7 +10,7 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QTextBrowser
 from pytestqt.qtbot import QtBot
 
-from embeddinggemma_rag.core.conversations import ConversationStore
+from embeddinggemma_rag.core.library.conversations import ConversationStore
 from embeddinggemma_rag.gui.chat_controller import STOPPED
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.signals import emit
@@ -350,7 +350,7 @@ def test_deleting_a_conversation_asks_first(
 def test_a_crash_of_the_answer_model_keeps_the_window_and_retry_answers(
     qtbot: QtBot, make_window: MakeWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from embeddinggemma_rag.core.chat_process import ProcessChatModel
+    from embeddinggemma_rag.core.answering.chat_process import ProcessChatModel
     from embeddinggemma_rag.core.engine import Engine, build_engine
     from embeddinggemma_rag.core.settings import Settings
     from embeddinggemma_rag.gui.errors import RETRY

@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
-from embeddinggemma_rag.core.documents import TextBox
-from embeddinggemma_rag.core.parsing import parse_file
+from embeddinggemma_rag.core.intake.documents import TextBox
+from embeddinggemma_rag.core.intake.parsing import parse_file
 from embeddinggemma_rag.gui.sources_view import SourceRef, source_label
 from embeddinggemma_rag.gui.viewer import SourceViewer
 from tests.core.parsing.scan_factory import make_scanned_pdf

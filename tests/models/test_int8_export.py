@@ -12,8 +12,8 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from embeddinggemma_rag.core import onnx_graph
-from embeddinggemma_rag.core.embedding import OnnxEmbedder, create_session
+from embeddinggemma_rag.core.models import onnx_graph
+from embeddinggemma_rag.core.models.embedding import OnnxEmbedder, create_session
 from models import int8_export, real_texts
 from tests.conftest import TINY_EMBEDDING_MODEL
 

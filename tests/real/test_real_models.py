@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embeddinggemma_rag.core.answering.generation import LlamaGenerator
 from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.errors import ModelError
-from embeddinggemma_rag.core.generation import LlamaGenerator
 from embeddinggemma_rag.core.settings import Settings
 from tests.real.conftest import EVAL, require
 
@@ -47,7 +47,7 @@ def fp32_engine(real_embedding: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def _fp32_embedder(settings: Settings):  # type: ignore[no-untyped-def]
-    from embeddinggemma_rag.core.embedding import OnnxEmbedder
+    from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 
     assert settings.embedding_model is not None
     return OnnxEmbedder(settings.embedding_model, graph_name="onnx/model.onnx")

@@ -10,7 +10,7 @@ import shutil
 import struct
 from pathlib import Path
 
-from embeddinggemma_rag.core.model_files import EMBEDDING_GRAPH
+from embeddinggemma_rag.core.models.model_files import EMBEDDING_GRAPH
 
 # GGUF value types (ggml's gguf.h) and the sizes of the fixed-width ones.
 _STRING, _ARRAY = 8, 9

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.library import (
+from embeddinggemma_rag.core.library.library import (
     DB_NAME,
     INDEX_NAME,
     SIDECAR_NAME,

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddinggemma_rag.core import atomic_files, vector_index
 from embeddinggemma_rag.core.errors import LibraryError
-from embeddinggemma_rag.core.library import DB_NAME, INDEX_NAME, SIDECAR_NAME
+from embeddinggemma_rag.core.library import atomic_files, vector_index
+from embeddinggemma_rag.core.library.library import DB_NAME, INDEX_NAME, SIDECAR_NAME
 from tests.reliability.helpers import open_engine, run_cli
 from tests.reliability.test_kills import integrity_check, make_corpus
 
@@ -181,7 +181,7 @@ def test_the_database_filling_up_rolls_back_the_file_and_says_so(
 def test_database_io_errors_read_as_a_library_error() -> None:
     import sqlite3
 
-    from embeddinggemma_rag.core.library import library_error
+    from embeddinggemma_rag.core.library.library import library_error
 
     error = sqlite3.OperationalError("disk I/O error")
     error.sqlite_errorname = "SQLITE_IOERR_WRITE"  # type: ignore[attr-defined]

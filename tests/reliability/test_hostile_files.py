@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.documents import ParsedDocument
 from embeddinggemma_rag.core.engine import Engine
-from embeddinggemma_rag.core.file_walk import UNSTORABLE_NAME, iter_library_files
-from embeddinggemma_rag.core.ingestion import FileOutcome
+from embeddinggemma_rag.core.intake.documents import ParsedDocument
+from embeddinggemma_rag.core.intake.file_walk import UNSTORABLE_NAME, iter_library_files
+from embeddinggemma_rag.core.intake.ingestion import FileOutcome
 from tests.core.parsing.pdf_factory import make_pdf
 from tests.reliability import hostile_files as hostile
 from tests.reliability.helpers import MemorySampler, open_engine

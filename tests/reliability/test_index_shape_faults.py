@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core import atomic_files, index_shape
-from embeddinggemma_rag.core.library import SIDECAR_NAME, Library
-from embeddinggemma_rag.core.vector_index import EXACT, partitioned
+from embeddinggemma_rag.core.library import atomic_files, index_shape
+from embeddinggemma_rag.core.library.library import SIDECAR_NAME, Library
+from embeddinggemma_rag.core.library.vector_index import EXACT, partitioned
 from tests.core.test_library import MODEL
 from tests.reliability.helpers import REPO, cli_env
 from tests.reliability.test_disk_full import enospc, saved_pair
@@ -28,8 +28,8 @@ PARTITIONED = partitioned(16)
 # the move the open starts, waited for.
 MOVE = """
 import sys
-from embeddinggemma_rag.core import index_shape
-from embeddinggemma_rag.core.library import Library
+from embeddinggemma_rag.core.library import index_shape
+from embeddinggemma_rag.core.library.library import Library
 index_shape.PARTITION_FROM, index_shape.EXACT_BELOW = 1, 0
 library = Library.open(sys.argv[1], int(sys.argv[2]), sys.argv[3])
 print(library.wait_for_index_shape(60))

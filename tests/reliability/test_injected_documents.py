@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.answering import AnswerOptions, answer_question
-from embeddinggemma_rag.core.documents import SearchHit
-from embeddinggemma_rag.core.generation import LlamaGenerator
-from embeddinggemma_rag.core.rag_prompt import (
+from embeddinggemma_rag.core.answering.ask import AnswerOptions, answer_question
+from embeddinggemma_rag.core.answering.generation import LlamaGenerator
+from embeddinggemma_rag.core.answering.rag_prompt import (
     ANSWER_CUE,
     CLOSE_QUOTE,
     OPEN_QUOTE,
     SYSTEM_INSTRUCTIONS,
     build_rag_messages,
 )
+from embeddinggemma_rag.core.intake.documents import SearchHit
 from tests.conftest import TINY_CHAT_MODEL
 from tests.reliability.helpers import REPO, cli_command, open_engine
 from tests.stubs import ScriptedGenerator

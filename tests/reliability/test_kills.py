@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddinggemma_rag.core.library import DB_NAME, INDEX_NAME
+from embeddinggemma_rag.core.library.library import DB_NAME, INDEX_NAME
 from tests.reliability.helpers import cli_command, cli_env, open_engine, run_cli
 
 KILLPOINTS = Path(__file__).parent / "killpoints"

@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core import model_files, paths
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
+from embeddinggemma_rag.core import paths
+from embeddinggemma_rag.core.answering.generation import LlamaGenerator, read_chat_template
 from embeddinggemma_rag.core.engine import build_engine
 from embeddinggemma_rag.core.errors import ModelError
-from embeddinggemma_rag.core.generation import LlamaGenerator, read_chat_template
-from embeddinggemma_rag.core.model_files import EMBEDDING_MODEL_DIR_NAME, GENERATOR_MODEL_FILE_NAME
+from embeddinggemma_rag.core.models import model_files
+from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
+from embeddinggemma_rag.core.models.model_files import (
+    EMBEDDING_MODEL_DIR_NAME,
+    GENERATOR_MODEL_FILE_NAME,
+)
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 from tests.reliability.helpers import run_cli
@@ -147,7 +151,7 @@ def test_the_rewritten_gguf_is_sound(tmp_path: Path) -> None:
 @pytest.fixture()
 def installed_models() -> Path:
     """The tiny models installed where a download puts them, their sums recorded."""
-    from embeddinggemma_rag.core import model_store
+    from embeddinggemma_rag.core.models import model_store
 
     root = paths.models_dir()
     shutil.copytree(TINY_EMBEDDING_MODEL, root / EMBEDDING_MODEL_DIR_NAME)
@@ -173,7 +177,7 @@ def flip_a_byte_in_place(path: Path) -> None:
 
 
 def test_verify_finds_a_tampered_model_file(installed_models: Path) -> None:
-    from embeddinggemma_rag.core import model_store
+    from embeddinggemma_rag.core.models import model_store
 
     statuses = {s.kind: s for s in model_store.verify_models(Settings())}
     assert [statuses[k].checksum for k in ("embedding", "generator")] == ["ok", "ok"]

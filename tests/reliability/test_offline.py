@@ -179,7 +179,7 @@ def test_the_namespace_counts_a_connection_attempt(tmp_path: Path) -> None:
     [
         "embeddinggemma_rag.cli.main",
         "embeddinggemma_rag.gui.app",
-        "embeddinggemma_rag.core.embedding",
+        "embeddinggemma_rag.core.models.embedding",
     ],
 )
 def test_onnxruntime_telemetry_is_off_before_onnxruntime_loads(entry: str) -> None:
@@ -195,7 +195,7 @@ def test_onnxruntime_telemetry_is_off_before_onnxruntime_loads(entry: str) -> No
         "        return None\n"
         "sys.meta_path.insert(0, Watch())\n"
         f"import {entry}\n"
-        "import embeddinggemma_rag.core.embedding\n"
+        "import embeddinggemma_rag.core.models.embedding\n"
         "print(seen)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}

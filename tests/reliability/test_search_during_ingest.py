@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.documents import SearchHit
+from embeddinggemma_rag.core.intake.documents import SearchHit
 from tests.reliability.helpers import open_engine
 from tests.reliability.test_kills import make_corpus
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.chunking import chunk_document
-from embeddinggemma_rag.core.documents import PageText, ParsedDocument
-from embeddinggemma_rag.core.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.errors import DocumentError
-from embeddinggemma_rag.core.parsing import limits, parse_file
+from embeddinggemma_rag.core.intake.chunking import chunk_document
+from embeddinggemma_rag.core.intake.documents import PageText, ParsedDocument
+from embeddinggemma_rag.core.intake.parsing import limits, parse_file
+from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 from tests.conftest import TINY_EMBEDDING_MODEL
 from tests.core.parsing.office_factory import docx_paragraph, make_docx
 from tests.core.parsing.pdf_factory import make_pdf

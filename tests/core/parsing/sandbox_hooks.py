@@ -11,8 +11,8 @@ import signal
 import time
 from pathlib import Path
 
-from embeddinggemma_rag.core.documents import PageText, ParsedDocument
-from embeddinggemma_rag.core.parsing.registry import register
+from embeddinggemma_rag.core.intake.documents import PageText, ParsedDocument
+from embeddinggemma_rag.core.intake.parsing.registry import register
 
 
 def _sleep(path: Path) -> ParsedDocument:
@@ -53,7 +53,7 @@ register([".pid"], _pid)
 
 def _slow_pages(path: Path) -> ParsedDocument:
     """Announces pages as OCR does, each taking the seconds written in the file, one per line."""
-    from embeddinggemma_rag.core.parsing import ocr
+    from embeddinggemma_rag.core.intake.parsing import ocr
 
     delays = [float(line) for line in path.read_text().split()]
     for number, delay in enumerate(delays, start=1):

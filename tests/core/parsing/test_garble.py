@@ -8,8 +8,8 @@ import pytest
 from pdf_factory import make_pdf
 
 from embeddinggemma_rag.core.errors import NoTextDocument
-from embeddinggemma_rag.core.parsing import ParserWorker, parse_file
-from embeddinggemma_rag.core.parsing.garble import is_garbled
+from embeddinggemma_rag.core.intake.parsing import ParserWorker, parse_file
+from embeddinggemma_rag.core.intake.parsing.garble import is_garbled
 
 # The start of what pypdf extracts from pdfminer.six's samples/jo.pdf, a Japanese text set in
 # a font without a Unicode map: Greek, Coptic, Indic and CJK code points strewn together.

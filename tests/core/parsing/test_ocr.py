@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument, UnsupportedDocument
-from embeddinggemma_rag.core.page_store import boxes_for_passage
-from embeddinggemma_rag.core.parsing import ParserWorker, parse_file
+from embeddinggemma_rag.core.intake.parsing import ParserWorker, parse_file
+from embeddinggemma_rag.core.library.page_store import boxes_for_passage
 from tests.core.parsing import sandbox_hooks
 from tests.core.parsing.scan_factory import line_top, make_scanned_pdf, write_image
 

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.documents import ParsedDocument
 from embeddinggemma_rag.core.errors import DocumentError, UnsupportedDocument
-from embeddinggemma_rag.core.parsing import SUPPORTED_SUFFIXES, is_supported, parse_file, registry
+from embeddinggemma_rag.core.intake.documents import ParsedDocument
+from embeddinggemma_rag.core.intake.parsing import (
+    SUPPORTED_SUFFIXES,
+    is_supported,
+    parse_file,
+    registry,
+)
 
 
 def test_supported_suffixes_cover_the_documented_types() -> None:

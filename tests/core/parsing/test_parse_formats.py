@@ -8,7 +8,7 @@ import pytest
 from office_factory import ODF_NS, make_zip
 
 from embeddinggemma_rag.core.errors import DocumentError
-from embeddinggemma_rag.core.parsing import ParserWorker, parse_file
+from embeddinggemma_rag.core.intake.parsing import ParserWorker, parse_file
 
 P_NS = "http://schemas.openxmlformats.org/presentationml/2006/main"
 A_NS = "http://schemas.openxmlformats.org/drawingml/2006/main"

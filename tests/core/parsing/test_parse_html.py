@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embeddinggemma_rag.core.parsing import parse_file
+from embeddinggemma_rag.core.intake.parsing import parse_file
 
 PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>  The   Page </title>

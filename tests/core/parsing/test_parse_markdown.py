@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.parsing import parse_file
+from embeddinggemma_rag.core.intake.parsing import parse_file
 
 
 def parse_md(tmp_path: Path, text: str, name: str = "readme.md") -> tuple[str, str]:

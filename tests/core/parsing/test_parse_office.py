@@ -17,7 +17,7 @@ from office_factory import (
 )
 
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument
-from embeddinggemma_rag.core.parsing import office, parse_file
+from embeddinggemma_rag.core.intake.parsing import office, parse_file
 
 
 def write(path: Path, data: bytes) -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from embeddinggemma_rag.core.documents import PageText
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument
-from embeddinggemma_rag.core.parsing import parse_file
+from embeddinggemma_rag.core.intake.documents import PageText
+from embeddinggemma_rag.core.intake.parsing import parse_file
 
 TEXT = "Grüße aus Köln — “quoted” € 5\nzweite Zeile"
 

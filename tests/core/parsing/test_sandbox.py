@@ -14,14 +14,14 @@ import pytest
 import sandbox_hooks
 from pdf_factory import make_pdf
 
-from embeddinggemma_rag.core.documents import PageText
 from embeddinggemma_rag.core.errors import (
     Cancelled,
     DocumentError,
     NoTextDocument,
     UnsupportedDocument,
 )
-from embeddinggemma_rag.core.parsing import ParserWorker, parse_file
+from embeddinggemma_rag.core.intake.documents import PageText
+from embeddinggemma_rag.core.intake.parsing import ParserWorker, parse_file
 
 POSIX = sys.platform != "win32"
 

@@ -1,0 +1,177 @@
+"""Answering a question from the library: retrieval, relevance, streaming and citations."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from embeddinggemma_rag.core.answering.answer_types import Answer, Citation, Turn
+from embeddinggemma_rag.core.answering.generation import ChatModel
+from embeddinggemma_rag.core.answering.rag_prompt import (
+    DEFAULT_PROMPT_TOKENS,
+    NumberedPassage,
+    build_rag_messages,
+    prompt_budget,
+    strip_citations,
+)
+from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
+from embeddinggemma_rag.core.errors import RagError
+from embeddinggemma_rag.core.intake.documents import SearchHit
+from embeddinggemma_rag.core.library.search import query_terms
+
+# Below this cosine for the best passage the documents are taken not to cover the question,
+# and the model is not asked (it would guess): the closest passages are listed instead.
+# Measured with the real model and `is_relevant` below (`python -m benchmarks --only
+# relevance`, README, Retrieval quality): at 0.30, 95.6-100 % of the questions a library
+# answers still reach the model (the lowest, Hindi and Arabic, whose cosines run lower), and
+# 8-20 % of questions on a subject the library does not hold do; at 0.25 those were 98.6-100 %
+# and 23-44 %. A refused answerable question still shows its passage among the closest;
+# an off-subject one answered by a small model is a confident guess. So 0.30.
+RELEVANCE_THRESHOLD = 0.30
+
+NOT_COVERED = (
+    "Your documents do not seem to cover this question. The closest passages are listed "
+    "below; try other words, or add documents that hold the answer."
+)
+NO_PASSAGES = (
+    "Nothing to answer from: the library holds no indexed passages yet (or none under the "
+    "chosen scope). Add documents, then ask again."
+)
+
+# Words too common to show that a keyword hit is about the question.
+_STOPWORD_TEXT = (
+    "what which when where who whom whose why how does did do is are was were the and for "
+    "with from that this these those there their about into over under have has had can "
+    "could would should will shall may might must not any all some more most"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# Recent turns that join a follow-up's retrieval query, and how much of the last answer.
+FOLLOW_UP_QUESTIONS = 2
+FOLLOW_UP_ANSWER_CHARS = 300
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    max_answer_tokens: int = 384
+    temperature: float = 0.2
+    prompt_target: int = DEFAULT_PROMPT_TOKENS
+    relevance_threshold: float = RELEVANCE_THRESHOLD
+
+
+def retrieval_query(question: str, history: Sequence[Turn]) -> str:
+    """The text to search for: the question, plus the recent turns when it is a follow-up.
+
+    "And the second one?" holds nothing to search for on its own; the last questions and the
+    end of the last answer hold what it refers to. (Rewriting the question with the model
+    would cost a second prompt evaluation: seconds on two cores.)
+    """
+    if not history:
+        return question
+    recent = [turn.question for turn in history[-FOLLOW_UP_QUESTIONS:]]
+    tail = strip_citations(history[-1].answer)[-FOLLOW_UP_ANSWER_CHARS:]
+    return "\n".join([question, *reversed(recent), tail]).strip()
+
+
+def is_relevant(question: str, hits: Sequence[SearchHit], threshold: float) -> bool:
+    """Does the best passage reach the threshold, or hold most content words of the question?"""
+    if not hits:
+        return False
+    similarities = [h.similarity for h in hits if h.similarity is not None]
+    if not similarities or max(similarities) >= threshold:
+        return True  # keyword-only search gives no cosine to judge by: trust its matches
+    # A name or code can be in a passage that embeddings rank low: then the passage's words
+    # decide. Two thirds of the question's content words, so one shared word is not enough.
+    words = {w.lower() for w in query_terms(question) if len(w) > 2 and w.lower() not in _STOPWORDS}
+    needed = max(1, math.ceil(len(words) * 2 / 3))
+    return bool(words) and any(
+        len(words & {w.lower() for w in query_terms(h.text)}) >= needed for h in hits
+    )
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Passage numbers cited as [1], [1, 2] or [1][2], in order of first mention."""
+    numbers: dict[int, None] = {}
+    for group in _CITATION.findall(text):
+        for part in re.split(r"[,;]", group):
+            numbers.setdefault(int(part), None)
+    return list(numbers)
+
+
+def build_citations(text: str, passages: Sequence[NumberedPassage]) -> list[Citation]:
+    """A citation for each number the answer uses that was given; invented numbers dropped."""
+    given = {p.number: p.hit for p in passages}
+    return [
+        Citation(
+            number=n,
+            chunk_id=hit.chunk_id,
+            path=hit.path,
+            title=hit.title,
+            page=hit.page,
+            text=hit.text,
+            char_start=hit.char_start,
+            char_end=hit.char_end,
+            score=hit.score,
+            ocr=hit.ocr,
+            page_label=hit.page_label,
+        )
+        for n in cited_numbers(text)
+        if (hit := given.get(n)) is not None
+    ]
+
+
+def answer_question(
+    question: str,
+    hits: Sequence[SearchHit],
+    history: Sequence[Turn],
+    generator: Callable[[], ChatModel],
+    options: AnswerOptions = AnswerOptions(),
+    cancel: CancelToken = NEVER_CANCELLED,
+    on_token: Callable[[str], None] | None = None,
+    started: float | None = None,
+) -> Answer:
+    """Answer from `hits` (already retrieved); the generator is loaded only when needed."""
+    started = time.monotonic() if started is None else started
+    if not is_relevant(question, hits, options.relevance_threshold):
+        return Answer(
+            question=question,
+            text=NOT_COVERED if hits else NO_PASSAGES,  # no "listed below" above an empty list
+            passages=list(hits),
+            grounded=False,
+            seconds=time.monotonic() - started,
+        )
+    model = generator()
+    budget = prompt_budget(model.context_tokens, options.max_answer_tokens)
+    prompt = build_rag_messages(question, hits, history, model, budget, options.prompt_target)
+    if not prompt.passages:
+        raise RagError(
+            f"No passage fits beside the question in the model's context ({budget} tokens "
+            "after room for the answer): shorten the question or raise context_tokens."
+        )
+    cancel.raise_if_cancelled()
+    pieces: list[str] = []
+    first_token: float | None = None
+    stream = model.stream_chat(
+        prompt.messages, options.max_answer_tokens, options.temperature, cancel
+    )
+    for piece in stream:
+        if first_token is None:
+            first_token = time.monotonic() - started
+        pieces.append(piece)
+        if on_token is not None:
+            on_token(piece)
+    text = "".join(pieces).strip()
+    return Answer(
+        question=question,
+        text=text,
+        citations=build_citations(text, prompt.passages),
+        passages=[p.hit for p in prompt.passages],
+        grounded=True,
+        cancelled=cancel.cancelled,
+        prompt_tokens=prompt.prompt_tokens,
+        seconds_to_first_token=first_token,
+        seconds=time.monotonic() - started,
+    )
