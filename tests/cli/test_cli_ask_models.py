@@ -16,7 +16,7 @@ from embeddinggemma_rag.cli.main import main
 from embeddinggemma_rag.core import paths
 from embeddinggemma_rag.core.self_test import copy_sample
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
-from tests.core.test_model_store import GGUF_NAME, hub_state
+from tests.core.models.test_model_store import GGUF_NAME, hub_state
 from tests.hub_server import serve_hub
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ def test_ask_when_the_answer_model_crashes_is_one_line_and_exit_1(
     library: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from embeddinggemma_rag.core.answering.chat_process import ProcessChatModel
-    from tests.core import chat_hooks
+    from tests.core.answering import chat_hooks
 
     # The app's own answer process, importing the test fault first: SIGSEGV after 2 pieces.
     defaults = {**(ProcessChatModel.__init__.__kwdefaults__ or {})}

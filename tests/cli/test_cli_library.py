@@ -136,7 +136,7 @@ def test_a_closed_pipe_is_not_an_error(library: tuple[Path, Path]) -> None:
 
 @pytest.mark.slow
 def test_ocr_passages_are_marked_in_status_and_search(tmp_path: Path) -> None:
-    from tests.core.parsing.scan_factory import make_scanned_pdf
+    from tests.core.intake.parsing.scan_factory import make_scanned_pdf
 
     docs, data_dir = tmp_path / "docs", tmp_path / "library"
     docs.mkdir()

@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QTimer
 from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
-from tests.core.parsing.pdf_factory import encrypt_pdf, make_pdf
+from tests.core.intake.parsing.pdf_factory import encrypt_pdf, make_pdf
 from tests.stubs import CITING_REPLY, ScriptedGenerator
 
 PDF_PAGES = [

@@ -162,7 +162,7 @@ class Driver:
 
 
 def make_documents(folder: Path) -> Path:
-    from tests.core.parsing.pdf_factory import encrypt_pdf, make_pdf
+    from tests.core.intake.parsing.pdf_factory import encrypt_pdf, make_pdf
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "kettle-manual.pdf").write_bytes(make_pdf(MANUAL, title="Kettle KX-200 manual"))

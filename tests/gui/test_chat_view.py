@@ -15,7 +15,7 @@ from embeddinggemma_rag.gui.chat_controller import STOPPED
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.transcript import SEARCHING
-from tests.core.parsing.pdf_factory import make_pdf
+from tests.core.intake.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS, MakeWindow
 from tests.gui.fakes import (
     PDF_PAGES,
@@ -354,7 +354,7 @@ def test_a_crash_of_the_answer_model_keeps_the_window_and_retry_answers(
     from embeddinggemma_rag.core.engine import Engine, build_engine
     from embeddinggemma_rag.core.settings import Settings
     from embeddinggemma_rag.gui.errors import RETRY
-    from tests.core import chat_hooks
+    from tests.core.answering import chat_hooks
 
     def crashing_engine(settings: Settings) -> Engine:
         def generator(s: Settings) -> ProcessChatModel:

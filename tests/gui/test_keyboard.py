@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.sources_view import SourceRef
-from tests.core.parsing.pdf_factory import make_pdf
+from tests.core.intake.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS
 from tests.gui.fakes import make_library
 from tests.gui.test_chat_view import index

@@ -13,7 +13,7 @@ from embeddinggemma_rag.core.intake.documents import TextBox
 from embeddinggemma_rag.core.intake.parsing import parse_file
 from embeddinggemma_rag.gui.sources_view import SourceRef, source_label
 from embeddinggemma_rag.gui.viewer import SourceViewer
-from tests.core.parsing.scan_factory import make_scanned_pdf
+from tests.core.intake.parsing.scan_factory import make_scanned_pdf
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 

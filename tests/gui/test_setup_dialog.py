@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.setup_dialog import SetupDialog
 from tests.conftest import TINY_EMBEDDING_MODEL
-from tests.core.test_model_store import hub_state
+from tests.core.models.test_model_store import hub_state
 from tests.gui.conftest import WAIT_MS, MakeWindow
 from tests.gui.fakes import tiny_settings
 from tests.hub_server import serve_hub

@@ -12,7 +12,7 @@ from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.passage_match import locate, passage_range, utf16_offset
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.sources_view import SourceRef
-from tests.core.parsing.pdf_factory import make_pdf
+from tests.core.intake.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS
 
 pytestmark = pytest.mark.gui

@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from embeddinggemma_rag.gui.main_window import MainWindow, first_window_geometry
 from embeddinggemma_rag.gui.sources_view import SourceRef
-from tests.core.parsing.pdf_factory import make_pdf
+from tests.core.intake.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS, MakeWindow
 from tests.gui.fakes import tiny_settings
 

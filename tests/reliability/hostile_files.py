@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.core.parsing.pdf_factory import encrypt_pdf, make_pdf
+from tests.core.intake.parsing.pdf_factory import encrypt_pdf, make_pdf
 
 _HEADER = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
 _FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"

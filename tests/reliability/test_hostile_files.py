@@ -15,7 +15,7 @@ from embeddinggemma_rag.core.engine import Engine
 from embeddinggemma_rag.core.intake.documents import ParsedDocument
 from embeddinggemma_rag.core.intake.file_walk import UNSTORABLE_NAME, iter_library_files
 from embeddinggemma_rag.core.intake.ingestion import FileOutcome
-from tests.core.parsing.pdf_factory import make_pdf
+from tests.core.intake.parsing.pdf_factory import make_pdf
 from tests.reliability import hostile_files as hostile
 from tests.reliability.helpers import MemorySampler, open_engine
 

@@ -16,7 +16,7 @@ import pytest
 from embeddinggemma_rag.core.library import atomic_files, index_shape
 from embeddinggemma_rag.core.library.library import SIDECAR_NAME, Library
 from embeddinggemma_rag.core.library.vector_index import EXACT, partitioned
-from tests.core.test_library import MODEL
+from tests.core.library.test_library import MODEL
 from tests.reliability.helpers import REPO, cli_env
 from tests.reliability.test_disk_full import enospc, saved_pair
 from tests.reliability.test_kills import KILLPOINTS
@@ -38,7 +38,7 @@ library.close()
 
 
 def vectors_searched(data_dir: Path) -> list[list[int]]:
-    from tests.core.test_index_shape import clustered
+    from tests.core.library.test_index_shape import clustered
 
     library = Library.open(data_dir, DIMENSION, MODEL)
     try:
@@ -50,7 +50,7 @@ def vectors_searched(data_dir: Path) -> list[list[int]]:
 
 @pytest.fixture()
 def exact_library(tmp_path: Path) -> Path:
-    from tests.core.test_index_shape import fill
+    from tests.core.library.test_index_shape import fill
 
     data_dir = tmp_path / "library"
     library = Library.open(data_dir, DIMENSION, MODEL)
@@ -112,6 +112,6 @@ def test_a_full_disk_during_the_move_keeps_the_saved_index(
 
 
 def _queries():  # type: ignore[no-untyped-def]
-    from tests.core.test_index_shape import clustered
+    from tests.core.library.test_index_shape import clustered
 
     return clustered(8, 4)

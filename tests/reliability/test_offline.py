@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
-from tests.core.test_ingestion import make_mixed_folder
+from tests.core.intake.test_ingestion import make_mixed_folder
 from tests.reliability.helpers import REPO, cli_command
 
 NO_NETWORK = Path(__file__).parent / "no_network"

@@ -12,8 +12,8 @@ from embeddinggemma_rag.core.intake.documents import PageText, ParsedDocument
 from embeddinggemma_rag.core.intake.parsing import limits, parse_file
 from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 from tests.conftest import TINY_EMBEDDING_MODEL
-from tests.core.parsing.office_factory import docx_paragraph, make_docx
-from tests.core.parsing.pdf_factory import make_pdf
+from tests.core.intake.parsing.office_factory import docx_paragraph, make_docx
+from tests.core.intake.parsing.pdf_factory import make_pdf
 
 LIMIT = 1000  # characters, for these tests
 

@@ -12,8 +12,8 @@ import pytest
 from embeddinggemma_rag.core.engine import Engine, build_engine
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_EMBEDDING_MODEL
-from tests.core.parsing.office_factory import docx_paragraph, make_docx, make_odt
-from tests.core.parsing.pdf_factory import encrypt_pdf, make_pdf
+from tests.core.intake.parsing.office_factory import docx_paragraph, make_docx, make_odt
+from tests.core.intake.parsing.pdf_factory import encrypt_pdf, make_pdf
 
 EXPECTED_STATUS = {
     "report.pdf": "indexed",

@@ -13,7 +13,7 @@ from embeddinggemma_rag.core.engine import build_engine
 from embeddinggemma_rag.core.intake.ingestion import IngestProgress
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_EMBEDDING_MODEL
-from tests.core.test_ingest_kill import make_corpus
+from tests.core.intake.test_ingest_kill import make_corpus
 from tests.stubs import Message, ScriptedGenerator
 
 

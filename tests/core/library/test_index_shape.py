@@ -19,7 +19,7 @@ from embeddinggemma_rag.core.library import library_upkeep as library_module
 from embeddinggemma_rag.core.library.library import INDEX_NAME, SIDECAR_NAME, Library
 from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.library.vector_index import COMPACT, EXACT, FaissIndex, partitioned
-from tests.core.test_library import MODEL, add
+from tests.core.library.test_library import MODEL, add
 
 DIMENSION = 256
 # The partitioned shape of the 320-vector libraries below: 16 partitions (about sqrt(320)).

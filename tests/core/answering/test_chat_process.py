@@ -19,8 +19,8 @@ from embeddinggemma_rag.core.answering.generation import LlamaGenerator
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.errors import ModelError
 from tests.conftest import TINY_CHAT_MODEL
-from tests.core import chat_hooks
-from tests.core.test_generation import with_chat_template
+from tests.core.answering import chat_hooks
+from tests.core.answering.test_generation import with_chat_template
 
 MESSAGES = [
     {"role": "system", "content": "Answer briefly."},

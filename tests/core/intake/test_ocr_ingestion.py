@@ -11,8 +11,8 @@ from embeddinggemma_rag.core.intake.ingestion import IngestProgress
 from embeddinggemma_rag.core.library.page_store import boxes_for_passage
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_EMBEDDING_MODEL
-from tests.core.parsing.pdf_factory import make_pdf
-from tests.core.parsing.scan_factory import line_top, make_scanned_pdf
+from tests.core.intake.parsing.pdf_factory import make_pdf
+from tests.core.intake.parsing.scan_factory import line_top, make_scanned_pdf
 
 pytestmark = pytest.mark.slow
 

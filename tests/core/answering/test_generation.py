@@ -175,7 +175,7 @@ def test_loading_is_quiet(capfd: pytest.CaptureFixture[str]) -> None:
 
 
 FULL_SIZE_MODEL = (
-    Path(__file__).resolve().parents[2] / "models/generated/gemma-3-1b-random-Q4_K_M.gguf"
+    Path(__file__).resolve().parents[3] / "models/generated/gemma-3-1b-random-Q4_K_M.gguf"
 )
 
 

@@ -10,8 +10,8 @@ from PIL import Image
 from embeddinggemma_rag.core.errors import DocumentError, NoTextDocument, UnsupportedDocument
 from embeddinggemma_rag.core.intake.parsing import ParserWorker, parse_file
 from embeddinggemma_rag.core.library.page_store import boxes_for_passage
-from tests.core.parsing import sandbox_hooks
-from tests.core.parsing.scan_factory import line_top, make_scanned_pdf, write_image
+from tests.core.intake.parsing import sandbox_hooks
+from tests.core.intake.parsing.scan_factory import line_top, make_scanned_pdf, write_image
 
 pytestmark = pytest.mark.slow  # each OCR'd page costs one to three seconds
 
@@ -86,7 +86,7 @@ def test_huge_image_fails_with_a_reason_naming_the_file(tmp_path: Path) -> None:
 
 
 def test_huge_jpeg_is_downscaled_as_it_is_decoded(tmp_path: Path) -> None:
-    from tests.core.parsing.scan_factory import render_page
+    from tests.core.intake.parsing.scan_factory import render_page
 
     page = render_page([BEARINGS]).resize((9_000, 12_730))  # 115 million pixels
     photo = tmp_path / "photo.jpg"
@@ -119,7 +119,7 @@ def test_each_page_gets_its_own_time_limit(tmp_path: Path) -> None:
 
 
 def test_upside_down_scan_is_still_read(tmp_path: Path) -> None:
-    from tests.core.parsing.scan_factory import render_page
+    from tests.core.intake.parsing.scan_factory import render_page
 
     upside_down = tmp_path / "upside-down.png"
     render_page([BEARINGS, OVERHAUL]).rotate(180).save(upside_down)
@@ -136,7 +136,7 @@ def test_a_blank_page_among_read_ones_is_named_in_the_warning(tmp_path: Path) ->
 
 
 def test_a_garbled_text_layer_is_read_again_by_ocr(tmp_path: Path) -> None:
-    from tests.core.parsing.scan_factory import with_hidden_text_layer
+    from tests.core.intake.parsing.scan_factory import with_hidden_text_layer
 
     mojibake = "The cafÃ© rÃ©sumÃ© says itâ€™s open: Ã©tÃ© Ã  la plage, crÃ¨me brÃ»lÃ©e."
     scan = tmp_path / "scan.pdf"
