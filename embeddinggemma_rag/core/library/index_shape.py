@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from embeddinggemma_rag.core.library.chunk_store import SqliteChunkStore
-from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.library.matryoshka import cosines_at
 from embeddinggemma_rag.core.library.vector_index import (
     COMPACT,
     EXACT,
@@ -75,18 +75,19 @@ def build(
     stop: threading.Event | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> FaissIndex | None:
-    """An index of `shape` over every stored vector, cut to `dimension` (nothing is embedded
-    again). None when `stop` was set meanwhile. `on_batch` gets the vectors added so far."""
+    """An index of `shape` over every stored vector, cut to `dimension` by the index (nothing
+    is embedded again). None when `stop` was set meanwhile. `on_batch` gets the vectors added
+    so far."""
     training = None
     if shape != EXACT:
         wanted = max(TRAINING_VECTORS, TRAINING_PER_PARTITION * partitions_of(shape))
-        training = truncate_and_normalize(store.sample_vectors(wanted), dimension)
+        training = store.sample_vectors(wanted)
     index = FaissIndex.create(dimension, shape, training)
     added = 0
     for ids, vectors in store.iter_vectors(BATCH):
         if stop is not None and stop.is_set():
             return None
-        index.add(ids, truncate_and_normalize(vectors, dimension))
+        index.add(ids, vectors)
         added += len(ids)
         if on_batch is not None:
             on_batch(added)
@@ -113,20 +114,24 @@ def catch_up(index: FaissIndex, store: SqliteChunkStore) -> tuple[int, int]:
         missing = np.setdiff1d(sqlite_ids, index_ids, assume_unique=True)
     for start in range(0, len(missing), BATCH):
         ids, vectors = store.vectors_by_ids(missing[start : start + BATCH].tolist())
-        index.add(ids, truncate_and_normalize(vectors, index.dimension))
+        index.add(ids, vectors)
     return len(missing), removed
 
 
 def rescore(
-    store: SqliteChunkStore, candidates: IdArray, query: FloatArray, limit: int
+    store: SqliteChunkStore,
+    candidates: IdArray,
+    query: FloatArray,
+    limit: int,
+    dimension: int | None = None,
 ) -> tuple[IdArray, FloatArray]:
-    """The `limit` best of an int8 index's `candidates` by their exact cosines with the
-    (cut, normalised) `query`, from the full vectors; ties to the smaller id. Candidates
-    removed meanwhile drop out."""
+    """The `limit` best of an int8 index's `candidates` by their exact cosines with `query`
+    at `dimension` (the index's; by default the query's own length), from the full vectors;
+    ties to the smaller id. Candidates removed meanwhile drop out."""
     ids, vectors = store.vectors_by_ids(candidates.tolist())
     if not len(ids):
         return ids, np.empty(0, np.float32)
-    scores = truncate_and_normalize(vectors, len(query)) @ query
+    scores = cosines_at(vectors, query, dimension or len(query))
     order = np.lexsort((ids, -scores))[:limit]
     return ids[order], scores[order].astype(np.float32)
 

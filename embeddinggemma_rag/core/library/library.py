@@ -36,7 +36,6 @@ from embeddinggemma_rag.core.library.library_files import (
     recover,
 )
 from embeddinggemma_rag.core.library.library_upkeep import IndexUpkeep
-from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
 from embeddinggemma_rag.core.library.search import (
     FloatArray,
     IdArray,
@@ -207,11 +206,11 @@ class Library(IndexUpkeep):
         return len(removed)
 
     def _update_index(self, removed: list[int], added: list[int], vectors: Any) -> None:
-        cut = truncate_and_normalize(vectors, self.dimension) if added else None
+        """The index cuts the full vectors to the library's dimension itself."""
         with self._index_lock:
             self._index.remove(removed)
-            if cut is not None:
-                self._index.add(added, cut)
+            if added:
+                self._index.add(added, vectors)
         self._unsaved = self._unsaved or bool(removed or added)
         self._changes_since_save += len(removed) + len(added)
 
@@ -241,7 +240,7 @@ class Library(IndexUpkeep):
                 if index.exact:
                     return index.search(query, n, allowed)
                 candidates, _ = index.search(query, n * index_shape.RESCORE_FACTOR, allowed)
-            return index_shape.rescore(self._store, candidates, query, n)
+            return index_shape.rescore(self._store, candidates, query, n, index.dimension)
 
         hits = search_chunks(
             self._store,

@@ -23,7 +23,7 @@ from embeddinggemma_rag.core.library.keyword_search import (
     query_terms,
     selective_terms,
 )
-from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
+from embeddinggemma_rag.core.library.matryoshka import cosines_at
 from embeddinggemma_rag.core.settings import SEARCH_MODES
 
 if TYPE_CHECKING:  # chunk_store imports this module for its query helpers
@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # chunk_store imports this module for its query helpers
 IdArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 Ranked = tuple[IdArray, FloatArray]
-# (query cut to the library's dimension, how many, allowed ids or None) -> (ids, cosines)
+# (the query's 768-d vector, how many, allowed ids or None) -> (ids, cosines at the library's
+# dimension: the vector index cuts the query itself)
 VectorSearch = Callable[[FloatArray, int, "IdArray | None"], Ranked]
 KeywordRanked = list[tuple[int, float]]
 # Runs a keyword search on another thread (Library keeps one for it).
@@ -139,7 +140,7 @@ def search_chunks(
         query_vector768 = query_vector768()
     query = None
     if query_vector768 is not None:
-        query = truncate_and_normalize(np.asarray(query_vector768).ravel(), dimension)
+        query = np.asarray(query_vector768, dtype=np.float32).ravel()
     elif mode == "vector":
         raise ValueError("vector search needs a query vector")
     by_vector: list[tuple[int, float]] = []
@@ -158,7 +159,7 @@ def search_chunks(
         # answerer judges relevance by it. At most `pool` rows, read by primary key.
         ids, vectors = store.vectors_by_ids(i for i, _ in by_keyword if i not in cosines)
         if len(ids):
-            similarities = truncate_and_normalize(vectors, dimension) @ query
+            similarities = cosines_at(vectors, query, dimension)
             cosines.update(zip(ids.tolist(), similarities.tolist(), strict=True))
     ranked = fuse_ranked(mode, by_vector, by_keyword, k, cosines)
     records = {r.id: r for r in store.chunks_by_ids(i for i, _ in ranked)}

@@ -1,5 +1,9 @@
 """FAISS inner-product index over normalised vectors, keyed by chunk id, saved atomically.
 
+It takes vectors of any size from its dimension up (the library's full 768-d vectors) and
+cuts them to its dimension and normalises them itself (Matryoshka), in what it is trained
+on, holds and is asked: a caller never has to know the library's dimension to feed it.
+
 Shapes: exact (`IndexFlatIP`, 4 bytes per dimension, every vector scanned), partitioned
 (int8 codes, 1 byte per dimension, in k-means partitions of which a question scans the
 nearest few) and compact (int8 codes, all scanned: libraries saved by earlier versions). The
@@ -23,6 +27,7 @@ import numpy.typing as npt
 
 from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.library.atomic_files import Crc32, atomic_write
+from embeddinggemma_rag.core.library.matryoshka import truncate_and_normalize
 
 IdArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -89,7 +94,8 @@ class FaissIndex:
         cls, dimension: int, shape: str = EXACT, training: npt.ArrayLike | None = None
     ) -> FaissIndex:
         """An empty index; a compact or partitioned one learns each dimension's range (and its
-        partitions) from `training`, normalised vectors like the ones it will hold."""
+        partitions) from `training`, vectors like the ones it will hold (of `dimension` or
+        more components: they are cut and normalised as added ones are)."""
         if dimension < 1:
             raise ValueError("dimension must be positive")
         if shape == EXACT:
@@ -97,9 +103,10 @@ class FaissIndex:
         partitions = partitions_of(shape)
         if shape != COMPACT and not partitions:
             raise ValueError(f"unknown index shape {shape!r}")
-        sample = np.ascontiguousarray(np.asarray(training, dtype=np.float32))
-        if sample.ndim != 2 or sample.shape[1] != dimension or len(sample) < max(partitions, 1):
-            raise ValueError(f"a {shape} index needs training vectors of its dimension")
+        sample = np.asarray(training, dtype=np.float32)
+        if sample.ndim != 2 or sample.shape[1] < dimension or len(sample) < max(partitions, 1):
+            raise ValueError(f"a {shape} index needs training vectors of its dimension or more")
+        sample = truncate_and_normalize(sample, dimension)
         int8, inner_product = faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
         if partitions:
             centres = faiss.IndexFlatIP(dimension)
@@ -153,16 +160,17 @@ class FaissIndex:
         return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
 
     def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
-        """Add normalised vectors [n, d] under `ids` (an id present must be removed first)."""
+        """Add vectors [n, ≥ d] under `ids` (an id present must be removed first), each cut to
+        the index's d dimensions and normalised: full 768-d vectors go in as they are stored."""
         id_array = _as_ids(ids)
-        matrix = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-        if matrix.ndim != 2 or matrix.shape != (len(id_array), self.dimension):
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2 or len(matrix) != len(id_array) or matrix.shape[1] < self.dimension:
             raise ValueError(
-                f"expected {len(id_array)} vectors of {self.dimension} dimensions, "
+                f"expected {len(id_array)} vectors of at least {self.dimension} dimensions, "
                 f"got shape {matrix.shape}"
             )
         if len(id_array):
-            self._index.add_with_ids(matrix, id_array)
+            self._index.add_with_ids(truncate_and_normalize(matrix, self.dimension), id_array)
 
     def remove(self, ids: npt.ArrayLike) -> int:
         """Remove `ids` (absent ones are ignored); returns how many were removed.
@@ -177,7 +185,8 @@ class FaissIndex:
     def search(
         self, query: npt.ArrayLike, k: int, allowed_ids: npt.ArrayLike | None = None
     ) -> tuple[IdArray, FloatArray]:
-        """The `k` nearest ids to one normalised query [d] with their inner products, best first.
+        """The `k` nearest ids to one query [≥ d], cut to the index's d dimensions and
+        normalised, with their inner products (cosines), best first.
 
         `allowed_ids` restricts the search to those ids (a folder scope). Fewer than `k` come
         back when fewer exist. Runs on one thread, for interactive latency.
@@ -186,9 +195,10 @@ class FaissIndex:
         every partition under a scope: a folder's passages may all lie in partitions far from
         the question, and the selector skips the others' codes unread.
         """
-        vector = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
-        if vector.shape[1] != self.dimension:
+        vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        if vector.shape[1] < self.dimension:
             raise ValueError(f"query has {vector.shape[1]} dimensions, index {self.dimension}")
+        vector = truncate_and_normalize(vector, self.dimension)
         limit = self.ntotal
         params: Any = None
         if self._ivf is not None:

@@ -117,6 +117,44 @@ def test_shape_checks(index: FaissIndex) -> None:
         index.search(np.ones(8), 3)
 
 
+def cut_by_hand(vectors: npt.NDArray[np.float32], d: int) -> npt.NDArray[np.float32]:
+    first = vectors[..., :d]
+    return first / np.linalg.norm(first, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [EXACT, COMPACT, partitioned(4)])
+def test_the_index_cuts_full_size_vectors_to_its_own_dimension(shape: str) -> None:
+    """768-d vectors and queries go in as they are: the same ids and scores as cutting them
+    to the index's 256 dimensions and normalising them first (Matryoshka)."""
+    training, vectors = unit_vectors(2000, 768, seed=3), unit_vectors(300, 768, seed=4)
+    queries = unit_vectors(5, 768, seed=5)
+    full = FaissIndex.create(256, shape, training)
+    full.add(np.arange(300), vectors)
+    by_hand = FaissIndex.create(256, shape, cut_by_hand(training, 256))
+    by_hand.add(np.arange(300), cut_by_hand(vectors, 256))
+    for query in queries:
+        ids, scores = full.search(query, 10)
+        want_ids, want_scores = by_hand.search(cut_by_hand(query, 256), 10)
+        assert ids.tolist() == want_ids.tolist()
+        np.testing.assert_allclose(scores, want_scores, atol=1e-6)
+    if shape == EXACT:  # exact scores are the cosines of the cut vectors
+        cosines = cut_by_hand(vectors[ids], 256) @ cut_by_hand(queries[-1], 256)
+        np.testing.assert_allclose(scores, cosines, atol=1e-6)
+    scoped = full.search(queries[0], 5, allowed_ids=np.arange(0, 300, 2))[0]
+    assert scoped.tolist() == by_hand.search(queries[0][:256], 5, np.arange(0, 300, 2))[0].tolist()
+
+
+def test_the_index_leaves_the_callers_vectors_as_they_were() -> None:
+    """Cut to its full width, a vector is normalised in a copy, never in the caller's array."""
+    vectors = 3 * unit_vectors(20, 16)
+    before = vectors.copy()
+    index = FaissIndex.create(16)
+    index.add(np.arange(20), vectors)
+    index.search(vectors[0], 3)
+    np.testing.assert_array_equal(vectors, before)
+    assert index.search(vectors[0], 1)[1][0] == pytest.approx(1.0, abs=1e-5)
+
+
 def test_save_load_round_trip_with_sidecar(index: FaissIndex, tmp_path: Path) -> None:
     path = tmp_path / "vectors.faiss"
     index.save(path, {"library_id": "abc"})
