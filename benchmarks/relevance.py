@@ -6,7 +6,7 @@ Answerable: each query of a BEIR set against its own library (the set's relevant
 are in it). Off-subject: the queries of one set against the library of a set from another
 corpus (SciFact's claims against Wikipedia paragraphs, and the reverse), where nothing
 answers them. Each question is searched as `Engine.ask` searches (hybrid, the app's top_k),
-and the app's own `answering.is_relevant` decides, keyword vouching included. `--only
+and the app's own `answering.ask.is_relevant` decides, keyword vouching included. `--only
 relevance` after (or instead of) `--only retrieval`: the sets' libraries are shared.
 """
 

@@ -126,7 +126,7 @@ class Engine:
         self._answer_lock = threading.Lock()  # one llama.cpp context: one answer at a time
         self._priority = AnswerPriority()  # an ingest steps aside while an answer runs
         # Random-weight test models give meaningless cosines, so tests and the self-test lower
-        # it. None: answering's RELEVANCE_THRESHOLD (not imported here: it brings numpy).
+        # it. None: answering.ask's RELEVANCE_THRESHOLD (not imported here: it brings numpy).
         self.relevance_threshold: float | None = None
 
     # Lazy parts ----------------------------------------------------------------------
@@ -289,7 +289,8 @@ class Engine:
         cancel: CancelToken = NEVER_CANCELLED,
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
-        """Answer from the library's passages, streaming the text to `on_token` (answering.py)."""
+        """Answer from the library's passages, streaming the text to `on_token`
+        (core/answering/ask.py)."""
         from embeddinggemma_rag.core.answering.ask import (
             RELEVANCE_THRESHOLD,
             AnswerOptions,
