@@ -88,8 +88,8 @@ def _print_sources(answer: Answer) -> None:
     if answer.citations:
         print("\nSources:")
         for citation in answer.citations:
-            page = f", page {citation.page}" if citation.page else ""
-            print(f"  [{citation.number}] {citation.path}{page}")
+            page = f", page {citation.hit.page}" if citation.hit.page else ""
+            print(f"  [{citation.number}] {citation.hit.path}{page}")
     else:
         print("\n(The answer cites no passage.) Passages given to the model:")
         for number, hit in enumerate(answer.passages, 1):

@@ -14,7 +14,7 @@ from embeddinggemma_rag.core.records import (
 )
 
 
-def _passage_json(passage: SearchHit | Citation) -> dict[str, Any]:
+def _passage_json(passage: SearchHit) -> dict[str, Any]:
     """Where a passage comes from and what it says: the same fields for a search hit and a
     citation, which add their own around them (similarity and OCR; the citation's number)."""
     return {
@@ -39,7 +39,7 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
 
 
 def citation_json(citation: Citation) -> dict[str, Any]:
-    return {"number": citation.number, **_passage_json(citation)}
+    return {"number": citation.number, **_passage_json(citation.hit)}
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:

@@ -210,19 +210,11 @@ class Turn:
 
 @dataclass(frozen=True)
 class Citation:
-    """A passage the answer cites as [number]."""
+    """A passage the answer cites as [number]: the search hit the model was given under that
+    number, held as it is (the same object as in `Answer.passages`), not copied."""
 
     number: int
-    chunk_id: int
-    path: str
-    title: str
-    page: int | None
-    text: str
-    char_start: int
-    char_end: int
-    score: float
-    ocr: bool = False  # the passage was read by OCR from a page image
-    page_label: str | None = None  # the page's sheet or chapter name, where it has one
+    hit: SearchHit
 
 
 @dataclass(frozen=True)

@@ -32,16 +32,16 @@ def sources_of(answer: Answer) -> list[SourceRef]:
     if answer.citations:
         return [
             SourceRef(
-                c.path,
-                c.page,
-                c.text,
-                c.char_start,
-                c.char_end,
-                c.score,
+                c.hit.path,
+                c.hit.page,
+                c.hit.text,
+                c.hit.char_start,
+                c.hit.char_end,
+                c.hit.score,
                 c.number,
                 answer.question,
-                c.ocr,
-                c.page_label,
+                c.hit.ocr,
+                c.hit.page_label,
             )
             for c in answer.citations
         ]

@@ -92,7 +92,7 @@ def test_an_answer_streams_and_a_citation_opens_the_pdf_at_its_page(
     assert [c.number for c in answer.citations] == [1, 2]
     shown = window.chat_view.transcript.toPlainText()
     assert "Sources" in shown and "match 1 of 3" in shown and "score" not in shown
-    first = answer.citations[0]
+    first = answer.citations[0].hit
     assert f"manual.pdf, page {first.page}" in shown
 
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):

@@ -188,6 +188,6 @@ def test_ask_with_smollm2_answers_grounded_and_cites_only_given_passages(
     for answer, relevant in answers:
         assert answer.grounded and answer.text.strip()
         given = {h.chunk_id for h in answer.passages}
-        assert all(c.chunk_id in given for c in answer.citations)
+        assert all(c.hit.chunk_id in given for c in answer.citations)
         assert relevant & {h.path for h in answer.passages}  # retrieval found its abstract
         assert "<quote>" not in answer.text  # it answered, not echoed the prompt

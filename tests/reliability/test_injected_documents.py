@@ -129,7 +129,7 @@ def test_a_citation_number_written_in_a_document_is_dropped(library) -> None:  #
         AnswerOptions(relevance_threshold=-1.0),
     )
     assert [c.number for c in answer.citations] == [1, 3]
-    assert {c.path for c in answer.citations} <= {h.path for h in hits}
+    assert {c.hit.path for c in answer.citations} <= {h.path for h in hits}
 
 
 def test_turn_markers_in_a_document_reach_the_model_as_text(library) -> None:  # type: ignore[no-untyped-def]

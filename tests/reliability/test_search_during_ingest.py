@@ -71,7 +71,7 @@ def test_search_and_ask_while_a_folder_is_ingested(tmp_path: Path) -> None:
             for hit in answer.passages:
                 check_hit(hit)
             given = {h.chunk_id for h in answer.passages}
-            assert all(c.chunk_id in given for c in answer.citations)
+            assert all(c.hit.chunk_id in given for c in answer.citations)
 
         workers = [
             threading.Thread(target=loop, args=(search, "searches")),

@@ -104,23 +104,7 @@ def cited_numbers(text: str) -> list[int]:
 def build_citations(text: str, passages: Sequence[NumberedPassage]) -> list[Citation]:
     """A citation for each number the answer uses that was given; invented numbers dropped."""
     given = {p.number: p.hit for p in passages}
-    return [
-        Citation(
-            number=n,
-            chunk_id=hit.chunk_id,
-            path=hit.path,
-            title=hit.title,
-            page=hit.page,
-            text=hit.text,
-            char_start=hit.char_start,
-            char_end=hit.char_end,
-            score=hit.score,
-            ocr=hit.ocr,
-            page_label=hit.page_label,
-        )
-        for n in cited_numbers(text)
-        if (hit := given.get(n)) is not None
-    ]
+    return [Citation(n, hit) for n in cited_numbers(text) if (hit := given.get(n)) is not None]
 
 
 def answer_question(

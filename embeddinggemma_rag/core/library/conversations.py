@@ -139,10 +139,28 @@ def _answer_json(answer: Answer) -> str:
 
 def _answer_from_json(text: str) -> Answer:
     data: dict[str, Any] = json.loads(text)
-    data["citations"] = [Citation(**c) for c in data.get("citations", [])]
     data["passages"] = [SearchHit(**p) for p in data.get("passages", [])]
+    data["citations"] = [
+        _citation_from_json(c, data["passages"]) for c in data.get("citations", [])
+    ]
     known = {f.name for f in dataclasses.fields(Answer)}
     return Answer(**{k: v for k, v in data.items() if k in known})
+
+
+def _citation_from_json(data: dict[str, Any], passages: list[SearchHit]) -> Citation:
+    """A saved citation, holding the saved passage it cites (the same object, as when asked).
+
+    Turns saved before citations held their passage wrote the passage's fields beside the
+    number, without `page_end` and `similarity`: the passage given under that chunk id
+    stands for them, or one made of those fields if it is not there.
+    """
+    if "hit" in data:
+        hit = SearchHit(**data["hit"])
+    else:
+        fields = {k: v for k, v in data.items() if k != "number"}
+        given = [p for p in passages if p.chunk_id == fields["chunk_id"]]
+        hit = given[0] if given else SearchHit(**fields, page_end=fields["page"])
+    return Citation(data["number"], next((p for p in passages if p == hit), hit))
 
 
 def export_markdown(conversation: Conversation) -> str:
@@ -158,11 +176,10 @@ def export_markdown(conversation: Conversation) -> str:
         if turn.answer.citations:
             lines += ["### Sources", ""]
             for citation in turn.answer.citations:
-                page = f", page {citation.page}" if citation.page else ""
-                lines.append(
-                    f"{citation.number}. `{citation.path}`{page} (score {citation.score:.3f})"
-                )
-                lines.append(f"   > {_excerpt(citation.text)}")
+                hit = citation.hit
+                page = f", page {hit.page}" if hit.page else ""
+                lines.append(f"{citation.number}. `{hit.path}`{page} (score {hit.score:.3f})")
+                lines.append(f"   > {_excerpt(hit.text)}")
             lines.append("")
         if turn.answer.passages:
             lines += ["### Passages given to the model", ""]

@@ -51,7 +51,7 @@ def test_citations_keep_given_numbers_and_drop_invented_ones() -> None:
     given = [NumberedPassage(n, hit, hit.text) for n, hit in enumerate(HITS[:2], 1)]
     citations = build_citations("Three years [1], the element [2], and more [9].", given)
     assert [c.number for c in citations] == [1, 2]
-    first = citations[0]
+    first = citations[0].hit
     assert (first.path, first.page, first.text) == (HITS[0].path, 2, HITS[0].text)
     assert (first.chunk_id, first.char_start, first.char_end) == (1, 10, 10 + len(HITS[0].text))
     assert first.title == "kettle.pdf" and first.score == HITS[0].score
@@ -162,8 +162,9 @@ def test_engine_ask_cites_retrieved_passages(library_settings: Settings, sample:
         retrieved = {hit.chunk_id: hit for hit in answer.passages}
         assert pieces and answer.citations
         for citation in answer.citations:
-            hit = retrieved[citation.chunk_id]  # every citation points at a retrieved passage
-            assert (citation.path, citation.text, citation.page) == (hit.path, hit.text, hit.page)
+            cited = citation.hit
+            hit = retrieved[cited.chunk_id]  # every citation points at a retrieved passage
+            assert (cited.path, cited.text, cited.page) == (hit.path, hit.text, hit.page)
             assert answer.passages[citation.number - 1] is hit
         assert 9 not in [c.number for c in answer.citations]
         # The follow-up's retrieval query and prompt carry the first turn.
@@ -203,7 +204,7 @@ def test_engine_streams_from_the_real_tiny_gguf_within_the_context(real_engine: 
     assert 0 < len(pieces) <= 64
     assert answer.grounded and answer.passages
     assert 0 < answer.prompt_tokens <= 2048 - 64
-    assert {c.chunk_id for c in answer.citations} <= {h.chunk_id for h in answer.passages}
+    assert {c.hit.chunk_id for c in answer.citations} <= {h.chunk_id for h in answer.passages}
 
 
 def test_engine_cancel_stops_the_real_model_promptly(real_engine: Engine) -> None:

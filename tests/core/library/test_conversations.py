@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,9 +24,8 @@ from embeddinggemma_rag.core.library.conversations import (
 
 
 def _answer(text: str = "Cats sleep a lot [1].", cancelled: bool = False) -> Answer:
-    citation = Citation(1, 7, "/docs/cats.pdf", "Cats", 3, "Cats sleep 16 hours.", 10, 30, 0.81)
     hit = SearchHit(7, "/docs/cats.pdf", "Cats", 3, 3, 0.81, "Cats sleep 16 hours.", 10, 30, 0.7)
-    return Answer("How long?", text, [citation], [hit], cancelled=cancelled, seconds=1.5)
+    return Answer("How long?", text, [Citation(1, hit)], [hit], cancelled=cancelled, seconds=1.5)
 
 
 @pytest.fixture
@@ -104,3 +107,34 @@ def test_titles_are_one_short_line() -> None:
     long = title_for("word " * 40)
     assert len(long) <= 60
     assert long.endswith("…")
+
+
+def test_turns_saved_before_citations_held_their_passage_still_load(
+    store: ConversationStore,
+) -> None:
+    """Older turns wrote a citation as the passage's fields (no page_end, no similarity)
+    beside its number: it loads holding the passage given under its chunk id, or, when that
+    is not among the passages, one made of those fields."""
+    answer = _answer()
+    hit = answer.passages[0]
+    old_citation = {
+        "number": 1,
+        **{k: getattr(hit, k) for k in ("chunk_id", "path", "title", "page", "text", "score")},
+        **{k: getattr(hit, k) for k in ("char_start", "char_end", "ocr", "page_label")},
+    }
+    old = {**dataclasses.asdict(answer), "citations": [old_citation]}
+    cid = store.create("old")
+    with sqlite3.connect(store.path) as db:
+        for question, passages in (("given", old["passages"]), ("not given", [])):
+            db.execute(
+                "INSERT INTO turns(conversation_id, question, answer, asked_at) "
+                "VALUES (?, ?, ?, 1)",
+                (cid, question, json.dumps({**old, "passages": passages})),
+            )
+    db.close()
+
+    given, not_given = store.load(cid).turns
+
+    assert given.answer == answer
+    assert given.answer.citations[0].hit is given.answer.passages[0]
+    assert not_given.answer.citations == [Citation(1, replace(hit, similarity=None))]
