@@ -13,8 +13,8 @@ from embeddinggemma_rag.core.engine import (
     Engine,
     build_engine,
     document_json,
-    hit_json,
     load_settings,
+    passage_json,
     recover_library,
 )
 from embeddinggemma_rag.core.records import CancelToken, FileOutcome, RagError, Settings
@@ -104,7 +104,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     def work(engine: Engine) -> int:
         hits = engine.search(args.query, k=args.k, mode=args.mode, scope=args.scope)
         if args.json:
-            print_json({"query": args.query, "hits": [hit_json(h) for h in hits]})
+            print_json({"query": args.query, "hits": [passage_json(h) for h in hits]})
             return 0
         if not hits:
             print("no passages found")

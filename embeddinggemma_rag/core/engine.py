@@ -29,7 +29,7 @@ from embeddinggemma_rag.core.engine_tools import run_bench as run_bench
 from embeddinggemma_rag.core.json_forms import answer_json as answer_json
 from embeddinggemma_rag.core.json_forms import chunk_json as chunk_json
 from embeddinggemma_rag.core.json_forms import document_json as document_json
-from embeddinggemma_rag.core.json_forms import hit_json as hit_json
+from embeddinggemma_rag.core.json_forms import passage_json as passage_json
 from embeddinggemma_rag.core.library.conversations import ConversationStore as ConversationStore
 from embeddinggemma_rag.core.library.conversations import export_file_name as export_file_name
 from embeddinggemma_rag.core.library.keyword_search import path_prefix_bounds as path_prefix_bounds

@@ -8,48 +8,39 @@ from typing import Any
 from embeddinggemma_rag.core.records import (
     Answer,
     ChunkRecord,
-    Citation,
     DocumentRecord,
     SearchHit,
 )
 
 
-def _passage_json(passage: SearchHit) -> dict[str, Any]:
-    """Where a passage comes from and what it says: the same fields for a search hit and a
-    citation, which add their own around them (similarity and OCR; the citation's number)."""
-    return {
-        "path": passage.path,
-        "title": passage.title,
-        "page": passage.page,
-        "score": passage.score,
-        "text": passage.text,
-        "chunk_id": passage.chunk_id,
-        "char_start": passage.char_start,
-        "char_end": passage.char_end,
+def passage_json(hit: SearchHit, number: int | None = None) -> dict[str, Any]:
+    """A passage: where it comes from and what it says, then, for a search hit, its
+    similarity, OCR flag and page label; for a citation (`number` given), its number first.
+    The CLI's `--json` and the MCP server write search hits, answers' passages and
+    citations with it."""
+    place = {
+        "path": hit.path,
+        "title": hit.title,
+        "page": hit.page,
+        "score": hit.score,
+        "text": hit.text,
+        "chunk_id": hit.chunk_id,
+        "char_start": hit.char_start,
+        "char_end": hit.char_end,
     }
-
-
-def hit_json(hit: SearchHit) -> dict[str, Any]:
-    return {
-        **_passage_json(hit),
-        "similarity": hit.similarity,
-        "ocr": hit.ocr,
-        "page_label": hit.page_label,
-    }
-
-
-def citation_json(citation: Citation) -> dict[str, Any]:
-    return {"number": citation.number, **_passage_json(citation.hit)}
+    if number is not None:
+        return {"number": number, **place}
+    return {**place, "similarity": hit.similarity, "ocr": hit.ocr, "page_label": hit.page_label}
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
     return {
         "question": answer.question,
         "answer": answer.text,
-        "citations": [citation_json(c) for c in answer.citations],
+        "citations": [passage_json(c.hit, c.number) for c in answer.citations],
         "grounded": answer.grounded,
         "cancelled": answer.cancelled,
-        "passages": [hit_json(h) for h in answer.passages],
+        "passages": [passage_json(h) for h in answer.passages],
         "prompt_tokens": answer.prompt_tokens,
         "seconds_to_first_token": answer.seconds_to_first_token,
         "seconds": round(answer.seconds, 3),

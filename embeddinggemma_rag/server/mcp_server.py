@@ -31,7 +31,7 @@ from embeddinggemma_rag.core.engine import (
     answer_json,
     chunk_json,
     document_json,
-    hit_json,
+    passage_json,
     path_prefix_bounds,
 )
 from embeddinggemma_rag.core.records import RagError
@@ -65,7 +65,7 @@ class LibraryTools:
         _check_count(k, "k", 1, MAX_PASSAGES)
         scope_path = self._scope(scope)
         hits = self._engine_call(lambda: self.engine.search(query, k, mode, scope_path))
-        return {"query": query, "mode": mode, "passages": [hit_json(h) for h in hits]}
+        return {"query": query, "mode": mode, "passages": [passage_json(h) for h in hits]}
 
     def ask(
         self,
