@@ -286,8 +286,7 @@ class MainWindow(QMainWindow):
             self.chat.delete_conversation(conversation_id)
 
     def _on_library_panel_preview_requested(self, path: str) -> None:
-        page = 1 if path.lower().endswith(".pdf") else None
-        self.open_source(SourceRef(path, page, "", 0, 0, 0.0, None))  # no passage: a preview
+        self.open_source(SourceRef.preview(path))
 
     def _on_library_panel_open_requested(self, path: str) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(path))

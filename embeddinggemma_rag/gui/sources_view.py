@@ -3,71 +3,59 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtGui import QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor
 
-from embeddinggemma_rag.core.records import Answer, QueryToken
+from embeddinggemma_rag.core.records import Answer, QueryToken, SearchHit
 from embeddinggemma_rag.gui.text_views import insert_marked, link_format, mark_format, snippet
+
+# The chunk id of a preview's passage of no text: no stored chunk has it.
+NO_CHUNK = -1
 
 
 @dataclass(frozen=True)
 class SourceRef:
-    """A passage to open: where it is, and what to highlight there."""
+    """A passage to open, as search found it (where it is, what to highlight there), with
+    its citation number in the answer: None for a passage the answer does not cite."""
 
-    path: str
-    page: int | None
-    text: str
-    char_start: int
-    char_end: int
-    score: float
-    number: int | None  # the citation number in the answer, None for an uncited passage
-    question: str = ""
-    ocr: bool = False  # read by OCR from a page image: the sources list says so
-    page_label: str | None = None  # a sheet's or chapter's name
+    hit: SearchHit
+    number: int | None = None
+
+    @classmethod
+    def preview(cls, path: str) -> SourceRef:
+        """A document from the library shown from its start (a PDF at its first page): a
+        passage of no text, so nothing is highlighted."""
+        page = 1 if path.lower().endswith(".pdf") else None
+        return cls(
+            SearchHit(
+                chunk_id=NO_CHUNK,
+                path=path,
+                title=os.path.basename(path),
+                page=page,
+                page_end=page,
+                score=0.0,
+                text="",
+                char_start=0,
+                char_end=0,
+            )
+        )
 
 
 def sources_of(answer: Answer) -> list[SourceRef]:
     """The cited passages; the closest ones when the answer could cite none."""
     if answer.citations:
-        return [
-            SourceRef(
-                c.hit.path,
-                c.hit.page,
-                c.hit.text,
-                c.hit.char_start,
-                c.hit.char_end,
-                c.hit.score,
-                c.number,
-                answer.question,
-                c.hit.ocr,
-                c.hit.page_label,
-            )
-            for c in answer.citations
-        ]
-    return [
-        SourceRef(
-            h.path,
-            h.page,
-            h.text,
-            h.char_start,
-            h.char_end,
-            h.score,
-            None,
-            answer.question,
-            h.ocr,
-            h.page_label,
-        )
-        for h in answer.passages
-    ]
+        return [SourceRef(c.hit, c.number) for c in answer.citations]
+    return [SourceRef(h) for h in answer.passages]
 
 
 def source_label(source: SourceRef) -> str:
+    hit = source.hit
     number = f"[{source.number}] " if source.number is not None else ""
-    page = f", page {source.page}" if source.page else ""
-    page += f" ({source.page_label})" if source.page_label else ""
-    page += " · OCR" if source.ocr else ""
-    return f"{number}{os.path.basename(source.path)}{page}"
+    page = f", page {hit.page}" if hit.page else ""
+    page += f" ({hit.page_label})" if hit.page_label else ""
+    page += " · OCR" if hit.ocr else ""
+    return f"{number}{os.path.basename(hit.path)}{page}"
 
 
 def insert_sources(
@@ -106,7 +94,7 @@ def insert_sources(
         cursor.insertText(source_label(source), link_format(palette, f"{href_prefix}{index}"))
         cursor.insertText(f"   {match_label(ranks, source)}", score_format(dim, source))
         cursor.insertBlock(indented)
-        insert_marked(cursor, snippet(source.text, pattern), pattern, plain, marked)
+        insert_marked(cursor, snippet(source.hit.text, pattern), pattern, plain, marked)
         cursor.setBlockFormat(indented)
     return sources
 
@@ -117,7 +105,7 @@ def passage_ranks(answer: Answer) -> dict[tuple[str, int], int]:
 
 
 def match_label(ranks: dict[tuple[str, int], int], source: SourceRef) -> str:
-    rank = ranks.get((source.path, source.char_start))
+    rank = ranks.get((source.hit.path, source.hit.char_start))
     return f"match {rank} of {len(ranks)}" if rank is not None else ""
 
 
@@ -126,7 +114,7 @@ def score_format(base: QTextCharFormat, source: SourceRef) -> QTextCharFormat:
     fmt.setToolTip(
         "How closely this passage matched the question among the passages found: search "
         "ranks them by meaning (the embedding model) and by shared words, fused into one "
-        f"order; 1 is the closest. Fused score {source.score:.3f}."
+        f"order; 1 is the closest. Fused score {source.hit.score:.3f}."
     )
     return fmt
 
@@ -140,10 +128,8 @@ def insert_passages(
     pattern: list[QueryToken] | None,
 ) -> list[SourceRef]:
     """Every passage the model was given, behind a show/hide link (collapsed at first)."""
-    passages = [
-        SourceRef(h.path, h.page, h.text, h.char_start, h.char_end, h.score, None, answer.question)
-        for h in answer.passages
-    ]
+    # Listed, and opened, without their OCR flag and page label, as they always were.
+    passages = [SourceRef(replace(h, ocr=False, page_label=None)) for h in answer.passages]
     if not passages or not answer.citations:
         return passages  # without citations the sources block already lists them all
     spaced = QTextBlockFormat()
@@ -168,7 +154,11 @@ def insert_passages(
         cursor.insertText(label, link_format(palette, f"passage:{index}:{number}"))
         cursor.insertBlock(indented)
         insert_marked(
-            cursor, " ".join(passage.text.split()), pattern, QTextCharFormat(), mark_format(palette)
+            cursor,
+            " ".join(passage.hit.text.split()),
+            pattern,
+            QTextCharFormat(),
+            mark_format(palette),
         )
         cursor.setBlockFormat(indented)
     return passages

@@ -108,7 +108,8 @@ class SourceViewer(QWidget):
     def open_source(self, source: SourceRef) -> None:
         self._source = source
         self.title.setText(source_label(source))
-        self.title.setToolTip(source.path)
+        hit = source.hit
+        self.title.setToolTip(hit.path)
         self.detail.clear()
         self.bar.find_box.clear()
         self.bar.find_state.clear()
@@ -116,9 +117,9 @@ class SourceViewer(QWidget):
         if self._text_job is not None:
             self._text_job.cancel()
             self._text_job = None
-        if source.ocr and source.page and self._read_page_boxes is not None:
-            self._open_ocr_page(source, source.page, self._read_page_boxes)
-        elif source.path.lower().endswith(".pdf"):
+        if hit.ocr and hit.page and self._read_page_boxes is not None:
+            self._open_ocr_page(source, hit.page, self._read_page_boxes)
+        elif hit.path.lower().endswith(".pdf"):
             self._open_pdf(source)
         else:
             self._open_text(source)
@@ -126,23 +127,24 @@ class SourceViewer(QWidget):
     # PDF -------------------------------------------------------------------------------
 
     def _open_pdf(self, source: SourceRef) -> None:
+        hit = source.hit
         self.stack.setCurrentWidget(self.pdf_view)
         self._passage_search = ""
         self.search_model.setSearchString("")
         self.pdf_document.close()
-        error = self.pdf_document.load(source.path)
+        error = self.pdf_document.load(hit.path)
         if error != QPdfDocument.Error.None_:
             self.detail.setText(f"Qt PDF cannot open this file ({error.name}); try the system app.")
             self.bar.set_pages(None, None)
             return
-        self._target_page = max(0, min((source.page or 1) - 1, self.pdf_document.pageCount() - 1))
+        self._target_page = max(0, min((hit.page or 1) - 1, self.pdf_document.pageCount() - 1))
         self.pdf_view.pageNavigator().jump(self._target_page, QPointF(), 0)
         # Followed from now on: the page top until the passage's rectangle is known.
         self._passage, self._follow = (self._target_page, QRectF()), True
         self._show_page_number()
         page_text = self.pdf_document.getAllText(self._target_page).text()
-        found = locate(page_text, source.text)
-        if not source.text.strip():
+        found = locate(page_text, hit.text)
+        if not hit.text.strip():
             pass  # a preview from the library: no passage to find
         elif found is None:
             self.detail.setText("The passage could not be found on this page; it may have changed.")
@@ -158,13 +160,13 @@ class SourceViewer(QWidget):
     ) -> None:
         """A scan has no text for Qt PDF to search: its page image is shown instead, with the
         boxes OCR gave the passage's lines."""
-        pdf = None
-        if source.path.lower().endswith(".pdf"):
+        hit, pdf = source.hit, None
+        if hit.path.lower().endswith(".pdf"):
             self.pdf_document.close()
-            if self.pdf_document.load(source.path) == QPdfDocument.Error.None_:
+            if self.pdf_document.load(hit.path) == QPdfDocument.Error.None_:
                 pdf = self.pdf_document
-        boxes = boxes_for_passage(read_boxes(source.path, page), source.char_start, source.char_end)
-        self.ocr_view.show_page(page_image(source.path, page, pdf), boxes)
+        boxes = boxes_for_passage(read_boxes(hit.path, page), hit.char_start, hit.char_end)
+        self.ocr_view.show_page(page_image(hit.path, page, pdf), boxes)
         self.stack.setCurrentWidget(self.ocr_view)
         if not boxes:
             self.detail.setText("The passage's lines could not be found on this page.")
@@ -288,16 +290,17 @@ class SourceViewer(QWidget):
     # Text ------------------------------------------------------------------------------
 
     def _open_text(self, source: SourceRef) -> None:
+        hit = source.hit
         self.stack.setCurrentWidget(self.text_view)
         self.bar.set_pages(None, None)
         self.text_view.setPlainText("Reading the document…")
         self.text_view.setExtraSelections([])
 
         def find(text: str) -> tuple[str, int, int]:  # runs on the worker
-            start, end = passage_range(text, source.text, source.char_start, source.char_end)
+            start, end = passage_range(text, hit.text, hit.char_start, hit.char_end)
             return text, utf16_offset(text, start), utf16_offset(text, end)
 
-        job = self._read_document(source.path, find)
+        job = self._read_document(hit.path, find)
         job.succeeded.connect(self._on_text_job_succeeded)
         job.failed.connect(self._on_text_job_failed)
         self._text_job = job
@@ -309,7 +312,7 @@ class SourceViewer(QWidget):
         text, start, end = found
         # A page break becomes a line break of the same length, so offsets still hold.
         self.text_view.setPlainText(text.replace(PAGE_SEPARATOR, "\n"))
-        if start == end and self._source.text.strip():
+        if start == end and self._source.hit.text.strip():
             self.detail.setText("The passage is no longer in this file; it may have changed.")
         elif start == end:
             pass  # a preview from the library: the text from its start
@@ -360,12 +363,12 @@ class SourceViewer(QWidget):
             emit(
                 self.failed,
                 exc,
-                f"show {os.path.basename(self._source.path if self._source else '')}",
+                f"show {os.path.basename(self._source.hit.path if self._source else '')}",
             )
 
     def _on_open_button_clicked(self) -> None:
         if self._source is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self._source.path))
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self._source.hit.path))
 
 
 def _union(rectangles: list[QRectF]) -> QRectF:

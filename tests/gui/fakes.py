@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer
 
 from embeddinggemma_rag.core.engine import Engine, build_engine
+from embeddinggemma_rag.core.records import SearchHit
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 from tests.core.intake.parsing.pdf_factory import encrypt_pdf, make_pdf
@@ -31,6 +32,14 @@ def tiny_settings(tmp_path: Path, **changes: object) -> Settings:
         chunk_overlap_tokens=16,
     )
     return settings.replace(**changes)
+
+
+def hit_at(
+    path: str, page: int | None, text: str, start: int, end: int, score: float, ocr: bool = False
+) -> SearchHit:
+    """A passage as search returns it, to open in the viewer."""
+    title = Path(path).name
+    return SearchHit(1, path, title, page, page, score, text, start, end, ocr=ocr)
 
 
 class ScriptedEngines:

@@ -94,7 +94,7 @@ class Driver:
         self.shoot(window, "03-answer-with-sources")
 
         sources = window.chat_view.entries[-1].sources
-        pdf = next((s for s in sources if s.path.endswith(".pdf")), None)
+        pdf = next((s for s in sources if s.hit.path.endswith(".pdf")), None)
         if pdf is None:
             print("no PDF among the sources; the viewer screenshot is skipped", file=sys.stderr)
         else:

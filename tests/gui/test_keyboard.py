@@ -15,7 +15,7 @@ from embeddinggemma_rag.gui.main_window import MainWindow
 from embeddinggemma_rag.gui.sources_view import SourceRef
 from tests.core.intake.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS
-from tests.gui.fakes import make_library
+from tests.gui.fakes import hit_at, make_library
 from tests.gui.test_chat_view import index
 
 pytestmark = pytest.mark.gui
@@ -49,7 +49,7 @@ def test_ctrl_f_finds_in_the_conversation_then_in_the_viewer(
     pdf = tmp_path / "one.pdf"
     pdf.write_bytes(make_pdf(["Alpha beta gamma."]))
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
-        window.open_source(SourceRef(str(pdf), 1, "Alpha beta gamma.", 0, 17, 0.5, 1))
+        window.open_source(SourceRef(hit_at(str(pdf), 1, "Alpha beta gamma.", 0, 17, 0.5), 1))
     window.viewer.pdf_view.setFocus()
     press(qtbot, window, "Ctrl+F")
     assert window.viewer.bar.find_box.hasFocus()

@@ -14,6 +14,7 @@ from embeddinggemma_rag.core.intake.parsing import parse_file
 from embeddinggemma_rag.gui.sources_view import SourceRef, source_label
 from embeddinggemma_rag.gui.viewer import SourceViewer
 from tests.core.intake.parsing.scan_factory import make_scanned_pdf
+from tests.gui.fakes import hit_at
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -38,7 +39,7 @@ def test_ocr_passage_is_highlighted_on_the_page_image(qtbot: QtBot, tmp_path: Pa
     viewer.show()
     second_line = page.boxes[1]
     source = SourceRef(
-        str(scan), 1, page.text, second_line.char_start, second_line.char_end, 0.5, 1, ocr=True
+        hit_at(str(scan), 1, page.text, second_line.char_start, second_line.char_end, 0.5, True), 1
     )
     with qtbot.waitSignal(viewer.shown, timeout=10_000):
         viewer.open_source(source)

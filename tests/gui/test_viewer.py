@@ -14,6 +14,7 @@ from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.sources_view import SourceRef
 from tests.core.intake.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS
+from tests.gui.fakes import hit_at
 
 pytestmark = pytest.mark.gui
 
@@ -27,7 +28,7 @@ def test_a_pdf_opens_at_the_cited_page_with_the_passage_highlighted(
 ) -> None:
     pdf = tmp_path / "seven.pdf"
     pdf.write_bytes(make_pdf(PAGES))
-    source = SourceRef(str(pdf), 5, PAGES[4], 0, len(PAGES[4]), 0.5, 1)
+    source = SourceRef(hit_at(str(pdf), 5, PAGES[4], 0, len(PAGES[4]), 0.5), 1)
 
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
         window.open_source(source)
@@ -43,12 +44,30 @@ def test_a_pdf_opens_at_the_cited_page_with_the_passage_highlighted(
     assert viewer.detail.text() == ""
 
 
+def test_a_library_preview_opens_a_pdf_at_its_first_page_with_nothing_sought(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "seven.pdf"
+    pdf.write_bytes(make_pdf(PAGES))
+    preview = SourceRef.preview(str(pdf))
+    hit = preview.hit  # a passage of no text at the document's start
+    assert (hit.path, hit.page, hit.text, preview.number) == (str(pdf), 1, "", None)
+    assert SourceRef.preview(str(tmp_path / "notes.txt")).hit.page is None
+
+    with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
+        window.open_source(preview)
+
+    viewer = window.viewer
+    assert viewer.current_page() == 1 and viewer.title.text() == "seven.pdf, page 1"
+    assert viewer.search_model.searchString() == "" and viewer.detail.text() == ""
+
+
 def test_a_passage_no_longer_on_the_page_still_opens_the_page(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
     pdf = tmp_path / "seven.pdf"
     pdf.write_bytes(make_pdf(PAGES))
-    source = SourceRef(str(pdf), 3, "words that were edited away long ago", 0, 10, 0.5, 1)
+    source = SourceRef(hit_at(str(pdf), 3, "words that were edited away long ago", 0, 10, 0.5), 1)
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
         window.open_source(source)
     assert window.viewer.current_page() == 3
@@ -63,7 +82,7 @@ def test_a_text_file_is_shown_as_text_scrolled_to_the_passage(
     path = tmp_path / "long.txt"
     path.write_text(body + passage + "\n" + body, encoding="utf-8")
     start = len(body)
-    source = SourceRef(str(path), None, passage, start, start + len(passage), 0.4, None)
+    source = SourceRef(hit_at(str(path), None, passage, start, start + len(passage), 0.4))
 
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
         window.open_source(source)
@@ -124,7 +143,7 @@ def test_a_passage_low_on_its_page_is_centred_in_view(
     pdf = tmp_path / "tall.pdf"
     pdf.write_bytes(make_pdf(TALL_PAGES))
     passage = "Line 41 of page 5 says little. Line 42 of page 5 says little."
-    source = SourceRef(str(pdf), 5, passage, 0, len(passage), 0.5, 1)
+    source = SourceRef(hit_at(str(pdf), 5, passage, 0, len(passage), 0.5), 1)
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
         window.open_source(source)
     viewer = window.viewer
@@ -141,7 +160,7 @@ def test_the_viewer_steps_pages_zooms_and_finds(
 ) -> None:
     pdf = tmp_path / "tall.pdf"
     pdf.write_bytes(make_pdf(TALL_PAGES))
-    source = SourceRef(str(pdf), 2, TALL_PAGES[1][:60], 0, 60, 0.5, 1)
+    source = SourceRef(hit_at(str(pdf), 2, TALL_PAGES[1][:60], 0, 60, 0.5), 1)
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
         window.open_source(source)
     viewer, bar = window.viewer, window.viewer.bar
@@ -161,7 +180,7 @@ def test_the_viewer_steps_pages_zooms_and_finds(
 def test_find_in_a_text_source(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("alpha\n" * 200 + "the needle is here\n" + "omega\n" * 200, encoding="utf-8")
-    source = SourceRef(str(path), None, "alpha alpha", 0, 11, 0.4, None)
+    source = SourceRef(hit_at(str(path), None, "alpha alpha", 0, 11, 0.4))
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
         window.open_source(source)
     bar = window.viewer.bar

@@ -13,7 +13,7 @@ from embeddinggemma_rag.gui.main_window import MainWindow, first_window_geometry
 from embeddinggemma_rag.gui.sources_view import SourceRef
 from tests.core.intake.parsing.pdf_factory import make_pdf
 from tests.gui.conftest import WAIT_MS, MakeWindow
-from tests.gui.fakes import tiny_settings
+from tests.gui.fakes import hit_at, tiny_settings
 
 pytestmark = pytest.mark.gui
 
@@ -35,7 +35,7 @@ def open_pdf(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     pdf = tmp_path / "one.pdf"
     pdf.write_bytes(make_pdf(["Alpha beta gamma delta."]))
     with qtbot.waitSignal(window.viewer.shown, timeout=WAIT_MS):
-        window.open_source(SourceRef(str(pdf), 1, "Alpha beta gamma delta.", 0, 23, 0.5, 1))
+        window.open_source(SourceRef(hit_at(str(pdf), 1, "Alpha beta gamma delta.", 0, 23, 0.5), 1))
 
 
 def test_the_viewer_takes_room_from_the_chat_only_and_gives_it_back(
