@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from PySide6.QtGui import QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor
 
@@ -128,8 +128,7 @@ def insert_passages(
     pattern: list[QueryToken] | None,
 ) -> list[SourceRef]:
     """Every passage the model was given, behind a show/hide link (collapsed at first)."""
-    # Listed, and opened, without their OCR flag and page label, as they always were.
-    passages = [SourceRef(replace(h, ocr=False, page_label=None)) for h in answer.passages]
+    passages = [SourceRef(h) for h in answer.passages]
     if not passages or not answer.citations:
         return passages  # without citations the sources block already lists them all
     spaced = QTextBlockFormat()

@@ -3,17 +3,27 @@ passage the model was given; snippets read as text and scores as ranks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtGui import QGuiApplication, QTextCharFormat
+from PySide6.QtGui import (
+    QGuiApplication,
+    QPalette,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+)
 from pytestqt.qtbot import QtBot
 
+from embeddinggemma_rag.core.records import Answer, Citation
 from embeddinggemma_rag.gui.main_window import MainWindow
+from embeddinggemma_rag.gui.sources_view import insert_passages, insert_sources, source_label
 from embeddinggemma_rag.gui.text_views import snippet
 from tests.gui.conftest import WAIT_MS, MakeWindow
 from tests.gui.fakes import make_library, scripted_engines
 from tests.gui.test_chat_view import click_link, index
+from tests.stubs import make_hit
 
 pytestmark = pytest.mark.gui
 
@@ -93,3 +103,24 @@ def test_snippets_show_text_not_markdown_markers() -> None:
     )
     shown = snippet(passage, None)
     assert shown == "Descaling Warning: use white vinegar, see the guide. once a month"
+
+
+def test_every_passage_given_is_listed_and_opened_as_the_sources_are(qtbot: QtBot) -> None:
+    """A scanned page's passage says "OCR" and opens at its page image, and a sheet's names
+    the sheet, in the list of passages given to the model as among the sources."""
+    scan = replace(make_hit(1, "Kettle 49 EUR", "/docs/prices.pdf"), ocr=True)
+    sheet = replace(make_hit(2, "Toaster 35 EUR", "/docs/prices.xlsx"), page_label="Kitchen")
+    answer = Answer("Prices?", "49 [1], 35 [2].", [Citation(1, scan)], [scan, sheet])
+    document = QTextDocument()
+    cursor = QTextCursor(document)
+
+    sources = insert_sources(cursor, answer, "source:0:", QPalette(), None)
+    passages = insert_passages(cursor, answer, 0, True, QPalette(), None)
+
+    assert [(s.hit, s.number) for s in sources] == [(scan, 1)]
+    assert [(p.hit, p.number) for p in passages] == [(scan, None), (sheet, None)]
+    assert [source_label(p) for p in passages] == [
+        "prices.pdf, page 1 · OCR",
+        "prices.xlsx, page 1 (Kitchen)",
+    ]
+    assert "2. prices.xlsx, page 1 (Kitchen)" in document.toPlainText()
