@@ -72,8 +72,13 @@ COMMON_TERM_MIN_CHUNKS = 1000
 # matches: the rarest words first, the more common ones while they fit. FTS5's cost grows
 # with the matches it scores (about 1 µs each), so without a bound keyword search over 1M
 # chunks took 203 ms at the median; the words left out are the query's most common, which
-# BM25 weighs least. Libraries under about 200k chunks never reach it (README, Query latency).
-KEYWORD_MATCH_BUDGET = 40_000
+# BM25 weighs least. Libraries under 150k chunks never reach it (the common-word cut comes
+# first). 30,000 rather than 40,000: 28 / 47 ms p50 / p95 at 1M chunks against 31 / 50 ms
+# (README, Scale).
+KEYWORD_MATCH_BUDGET = 30_000
+# When every word of a query is common, the least common is found in this many runs of
+# chunk ids spread over the library (`TermCounts.sampled`).
+SAMPLE_WINDOWS = 8
 
 # Unicode word characters: words as a person reads them in spaced scripts.
 _WORD = re.compile(r"\w+")
@@ -179,13 +184,16 @@ def search(
     cap = min(max(COMMON_TERM_MIN_CHUNKS, int(total * COMMON_TERM_FRACTION)), KEYWORD_MATCH_BUDGET)
     # A prefix token (a Chinese character alone) stands for many index terms: never cut.
     held = [0 if t.prefix else counts.holding(db, t, cap + 1) for t in tokens]
-    while min(held) > cap and cap < total:
-        # Every word is common: the one kept must be the least common in truth, or a word in
-        # 300,000 chunks could be scored where one in 50,000 would do. Counting further in
-        # steps finds it without counting every posting of "the".
-        cap *= 4
-        held = [counts.holding(db, t, cap + 1) for t in tokens]
-    query = fts5_match(selective_terms(tokens, held, total))
+    if min(held) > cap:
+        # Every word is common: only the least common is scored, or a word in 300,000
+        # chunks could be scored where one in 50,000 would do. Which one it is, a sample of
+        # the library tells (see `TermCounts.sampled`): counting them all to the end cost
+        # more than scoring the word.
+        sampled = [counts.sampled(db, t) for t in tokens]
+        chosen = [tokens[sampled.index(min(sampled))]]
+    else:
+        chosen = selective_terms(tokens, held, total)
+    query = fts5_match(chosen)
     if under is None:
         # FTS5 rows and chunks change in the same transaction (triggers), so without a
         # scope the joins add nothing but time.
@@ -219,6 +227,8 @@ class TermCounts:
         self._version: tuple[int, int] | None = None
         self._total: int | None = None
         self._holding: dict[str, tuple[int, int]] = {}  # fts5 token: (count, counted to)
+        self._sampled: dict[str, int] = {}
+        self._ids: tuple[int, int] | None = None
 
     def total(self, db: sqlite3.Connection) -> int:
         self._check(db)
@@ -241,11 +251,38 @@ class TermCounts:
             self._holding[key] = (count, counted_to)
         return min(count, cap)
 
+    def sampled(self, db: sqlite3.Connection, token: QueryToken) -> int:
+        """Chunks holding `token` among `SAMPLE_WINDOWS` runs of chunk ids spread over the
+        library (a sixteenth of it in all): for telling common words apart, cheaply.
+        Several runs, because a library added folder by folder holds its topics in runs."""
+        self._check(db)
+        key = token.fts5()
+        if key not in self._sampled:
+            low, high = self._id_range(db)
+            step = max(1, (high - low + 1) // SAMPLE_WINDOWS)
+            width = max(1, step // 16)
+            sql = (
+                "SELECT count(*) FROM chunks_keywords WHERE chunks_keywords MATCH ? "
+                "AND rowid BETWEEN ? AND ?"
+            )
+            self._sampled[key] = sum(
+                int(db.execute(sql, (key, start, start + width - 1)).fetchone()[0])
+                for start in range(low, high + 1, step)
+            )
+        return self._sampled[key]
+
+    def _id_range(self, db: sqlite3.Connection) -> tuple[int, int]:
+        if self._ids is None:
+            low, high = db.execute("SELECT min(id), max(id) FROM chunks").fetchone()
+            self._ids = (int(low or 0), int(high or 0))
+        return self._ids
+
     def _check(self, db: sqlite3.Connection) -> None:
         version = int(db.execute("PRAGMA data_version").fetchone()[0]), db.total_changes
         if version != self._version:
-            self._version, self._total = version, None
+            self._version, self._total, self._ids = version, None, None
             self._holding.clear()
+            self._sampled.clear()
 
 
 def keyword_text_of(text: str, title: str | None) -> str:

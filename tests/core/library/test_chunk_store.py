@@ -293,6 +293,18 @@ def test_keyword_search_leaves_out_words_in_most_chunks(store: SqliteChunkStore)
     assert len(store.keyword_search("the report", 50)) == 50  # all common: one word kept
 
 
+def test_a_query_of_common_words_scores_only_the_least_common(store: SqliteChunkStore) -> None:
+    """Every word over the common-word line: the least common one alone is scored, found by
+    sampling the library (TermCounts.sampled) rather than counting every posting."""
+    texts = [f"alpha {'beta' if i % 13 else 'gamma'} item{i}" for i in range(1300)]
+    store.replace_document(record("/lib/big"), chunks_of(*texts), unit_vectors(len(texts)))
+    # alpha is in all 1,300 chunks, beta in 1,200: both over the line of 1,000.
+    for query in ("alpha beta", "beta alpha"):
+        hits = store.keyword_search(query, 2000)
+        assert len(hits) == 1200
+        assert all("beta" in store.chunks_by_ids([i])[0].text for i, _ in hits)
+
+
 def test_word_counts_are_forgotten_when_any_connection_writes(store: SqliteChunkStore) -> None:
     """The counts behind the common-word cut are remembered between searches, and taken
     again after a write, from this connection or another (another thread's here)."""
