@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from embeddinggemma_rag.core.library.search import (
-    HYBRID_VECTOR_WEIGHT,
     MAX_QUERY_TERMS,
     fts5_query,
     fuse_ranked,
     fuse_scores,
+    hybrid_vector_weight,
     path_prefix_bounds,
     query_terms,
 )
@@ -67,7 +67,8 @@ def test_fused_scores_weigh_the_rescaled_cosine_and_the_best_relative_keyword_sc
     assert [i for i, _ in fuse_scores([], {5: 0.4, 4: 0.4, 6: 0.9})] == [6, 4, 5]
     assert fuse_scores([], {}) == []
     # No spread (one candidate, or equal cosines): no division by 0, the keywords decide.
-    assert fuse_scores([(7, 2.0)], {7: 0.3}) == [(7, pytest.approx(1 - HYBRID_VECTOR_WEIGHT))]
+    weight = hybrid_vector_weight([(7, 2.0)], {7: 0.3})
+    assert fuse_scores([(7, 2.0)], {7: 0.3}) == [(7, pytest.approx(1 - weight))]
 
 
 def test_the_keywords_weigh_the_same_whatever_the_spread_of_the_cosines() -> None:
@@ -82,6 +83,21 @@ def test_the_keywords_weigh_the_same_whatever_the_spread_of_the_cosines() -> Non
     assert orders[0].index(10) < 9  # the keywords' clear first is lifted, in both
 
 
+def test_the_keywords_weigh_more_where_the_two_lists_agree() -> None:
+    cosines = {i: 1.0 - i / 100 for i in range(1, 31)}  # 1 best, 30 worst
+    same = [(i, 30.0 - i) for i in (1, 2, 3, 4, 5)]
+    other = [(i, 30.0 - i) for i in (21, 22, 23, 24, 25)]
+    half = [(i, 30.0 - i) for i in (1, 2, 23, 24, 25)]
+    assert hybrid_vector_weight(same, cosines) == pytest.approx(0.65)
+    assert hybrid_vector_weight(other, cosines) == pytest.approx(0.85)
+    assert hybrid_vector_weight(half, cosines) == pytest.approx(0.85 - 0.2 * 2 / 5)
+    assert hybrid_vector_weight([], cosines) == pytest.approx(0.85)
+    # The weight is the one fuse_scores uses: the keywords' first (21st by cosine) scores
+    # 0.15 x 1 + 0.85 x its rescaled cosine.
+    fused = dict(fuse_scores(other, cosines))
+    assert fused[21] == pytest.approx(0.15 + 0.85 * (0.79 - 0.80) / (0.99 - 0.80))
+
+
 def test_fuse_ranked_per_mode() -> None:
     by_vector = [(1, 0.9), (2, 0.8)]
     by_keyword = [(3, 7.0), (2, 5.0)]
@@ -90,7 +106,7 @@ def test_fuse_ranked_per_mode() -> None:
     cosines = {1: 0.9, 2: 0.89, 3: 0.1}
     hybrid = fuse_ranked("hybrid", by_vector, by_keyword, 3, cosines)
     assert [i for i, _ in hybrid] == [2, 1, 3]  # a near tie, found by both lists: lifted past 1
-    weight = HYBRID_VECTOR_WEIGHT  # 0.89 sits at 0.99 of the spread from 0.1 to 0.9
+    weight = hybrid_vector_weight(by_keyword, cosines)  # 0.89: 0.99 of the spread 0.1 to 0.9
     assert hybrid[0][1] == pytest.approx(weight * 0.79 / 0.8 + (1 - weight) * 5 / 7)
     # Without a query vector, hybrid ranks the keywords alone.
     assert fuse_ranked("hybrid", [], by_keyword, 5) == by_keyword
