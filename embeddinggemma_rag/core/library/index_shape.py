@@ -123,15 +123,15 @@ def rescore(
     candidates: IdArray,
     query: FloatArray,
     limit: int,
-    dimension: int | None = None,
+    dimension: int,
 ) -> tuple[IdArray, FloatArray]:
     """The `limit` best of an int8 index's `candidates` by their exact cosines with `query`
-    at `dimension` (the index's; by default the query's own length), from the full vectors;
-    ties to the smaller id. Candidates removed meanwhile drop out."""
+    at `dimension` (the index's), from the full vectors; ties to the smaller id. Candidates
+    removed meanwhile drop out."""
     ids, vectors = store.vectors_by_ids(candidates.tolist())
     if not len(ids):
         return ids, np.empty(0, np.float32)
-    scores = cosines_at(vectors, query, dimension or len(query))
+    scores = cosines_at(vectors, query, dimension)
     order = np.lexsort((ids, -scores))[:limit]
     return ids[order], scores[order].astype(np.float32)
 

@@ -117,6 +117,12 @@ def fts5_match(tokens: Sequence[QueryToken]) -> str:
     return " OR ".join(token.fts5() for token in tokens)
 
 
+def common_word_line(total: int) -> int:
+    """Chunks a word may be in before it counts as common in a library of `total` chunks
+    (see COMMON_TERM_FRACTION and COMMON_TERM_MIN_CHUNKS)."""
+    return max(COMMON_TERM_MIN_CHUNKS, int(total * COMMON_TERM_FRACTION))
+
+
 def selective_terms(
     terms: Sequence[_T],
     chunk_counts: Sequence[int],
@@ -132,7 +138,7 @@ def selective_terms(
     """
     if not terms:
         return []
-    limit = max(COMMON_TERM_MIN_CHUNKS, total * COMMON_TERM_FRACTION)
+    limit = common_word_line(total)
     rarest_first = sorted(range(len(terms)), key=lambda i: chunk_counts[i])
     chosen = {rarest_first[0]}
     spent = chunk_counts[rarest_first[0]]
@@ -181,7 +187,7 @@ def search(
     total = counts.total(db)
     # Past the common-word line or the whole budget a word is never scored beside a rarer
     # one, so its count matters only up to there.
-    cap = min(max(COMMON_TERM_MIN_CHUNKS, int(total * COMMON_TERM_FRACTION)), KEYWORD_MATCH_BUDGET)
+    cap = min(common_word_line(total), KEYWORD_MATCH_BUDGET)
     # A prefix token (a Chinese character alone) stands for many index terms: never cut.
     held = [0 if t.prefix else counts.holding(db, t, cap + 1) for t in tokens]
     if min(held) > cap:

@@ -1,6 +1,7 @@
 """Keeping the vector index on disk and in the shape the library's size wants: when a save
 writes the whole index and when it only notes the changes SQLite holds, and the background
-move between the exact and the compact index (core/library/index_shape.py). Part of `Library`."""
+move between the exact and the partitioned index (core/library/index_shape.py). Part of
+`Library`."""
 
 from __future__ import annotations
 

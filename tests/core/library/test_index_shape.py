@@ -88,7 +88,7 @@ def test_rescoring_puts_an_int8_indexs_candidates_in_exact_order(
         for query in queries:
             want_ids, want_scores = exact_index.search(query, 10)
             candidates, _ = compact.search(query, 10 * index_shape.RESCORE_FACTOR)
-            ids, scores = index_shape.rescore(store, candidates, query, 10)
+            ids, scores = index_shape.rescore(store, candidates, query, 10, DIMENSION)
             assert ids.tolist() == want_ids.tolist()
             np.testing.assert_allclose(scores, want_scores, atol=1e-5)
     finally:
