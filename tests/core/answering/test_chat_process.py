@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -178,3 +181,51 @@ def test_a_broken_file_fails_at_load_with_one_clear_reason(
         ProcessChatModel(path, context_tokens=512, threads=1)
     assert str(path) in str(raised.value)
     assert not isinstance(raised.value, AnswerModelCrashed)
+
+
+@pytest.mark.skipif(not hasattr(os, "getsid"), reason="sessions are POSIX")
+def test_the_answer_process_runs_in_a_session_of_its_own(model: ProcessChatModel) -> None:
+    # Linux's autogroup shares the CPU between sessions: beside a many-threaded job in the
+    # app's session the answer keeps a program's share (chat_worker._start_own_session).
+    model.count_tokens("start the process")
+    assert model.pid is not None
+    assert os.getsid(model.pid) == model.pid
+    assert os.getsid(model.pid) != os.getsid(0)
+
+
+_APP_THAT_DIES = """
+import sys
+from pathlib import Path
+from embeddinggemma_rag.core.answering.chat_process import ProcessChatModel
+chat = ProcessChatModel(Path(sys.argv[1]), context_tokens=512, threads=1)
+chat.count_tokens("start the process")
+print(chat.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "getsid"), reason="sessions are POSIX")
+def test_the_answer_process_ends_when_the_app_is_killed() -> None:
+    # In its own session no hangup from a closed terminal reaches it: the closed pipe must.
+    with subprocess.Popen(
+        [sys.executable, "-c", _APP_THAT_DIES, str(TINY_CHAT_MODEL)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as app:
+        assert app.stdout is not None
+        worker = int(app.stdout.readline())
+        app.kill()
+        app.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(worker):
+        time.sleep(0.1)
+    assert not _alive(worker), f"answer process {worker} outlived the app"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
