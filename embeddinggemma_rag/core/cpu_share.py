@@ -37,7 +37,11 @@ class CoreShare:
         self._lock = threading.Lock()
         self._last = self._read()
         self._others = 0.0
-        self._window_others = 0.0  # the last window's figure, before the blip filter
+        # The last window's figure, before the blip filter; None until a first window: the
+        # first short window then counts as it is, or a neighbour already busy when the
+        # answer process starts would read as none (min with a made-up 0) and the first
+        # prompt would be read on every core, each thread given half of one.
+        self._window_others: float | None = None
         self.samples = 0  # windows measured so far (tests wait on it)
 
     @property
@@ -88,7 +92,8 @@ class CoreShare:
             own = now[1] - self._last[1]
             others = max(0.0, (busy - own) / wall)
             # A short window counts only as far as the one before it agrees.
-            self._others = others if wall >= PERSIST_S else min(others, self._window_others)
+            short = wall < PERSIST_S and self._window_others is not None
+            self._others = min(others, self._window_others or 0.0) if short else others
             self._window_others = others
             self._last = now
             self.samples += 1

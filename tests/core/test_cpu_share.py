@@ -95,6 +95,14 @@ def test_a_blip_costs_no_thread_but_a_lasting_load_does(machine: FakeMachine) ->
     assert share.threads_for_now(2) == 2
 
 
+def test_a_neighbour_busy_before_the_first_answer_is_seen_at_once(machine: FakeMachine) -> None:
+    # The answer process starts, loads its model, and its first question comes within half
+    # a second: no earlier window to confirm the load, and none to deny it either.
+    share = CoreShare(machine.stat)
+    machine.run(0.3, others=1.9, ours=0.1)
+    assert share.threads_for_now(2) == 1
+
+
 def test_forget_drops_the_load_of_the_apps_own_work_that_stopped(machine: FakeMachine) -> None:
     share = CoreShare(machine.stat)
     machine.run(1.0, others=1.8, ours=0.0)  # the app's ingest, another process's threads
