@@ -7,9 +7,9 @@ Answers: 65 tokens/s idle with two threads, 20 beside a two-thread job, 28 with 
 The answer process asks `threads_for_now()` before an answer and every half second while it
 writes, and uses as many threads as there are cores nobody else is using. Between answers a
 sampler thread keeps the figure fresh (`follow`): what counts is the last half second, not
-the minutes since the previous answer. A neighbour counts only once it has been busy for half
-a second: the app's own query embedding just before an answer (onnxruntime's threads spin for
-a moment after it) must not cost the answer a thread.
+the minutes since the previous answer. The app's own work never counts (its CPU time is
+read with ours), and a neighbour counts only once it has been busy for half a second: a
+moment of some other program's work must not cost the answer a thread.
 
 Linux only (`/proc/stat`); elsewhere the configured thread count is used as it is.
 """
@@ -27,11 +27,23 @@ SAMPLE_S = 0.25  # the sampler's period (four reads of /proc/stat a second)
 PERSIST_S = 0.5  # a neighbour busy for a shorter time than this is a blip, not a load
 
 
-class CoreShare:
-    """Cores used by other processes since the last look: total busy time minus our own."""
+def app_stat_file() -> Path:
+    """The CPU counters of this process's parent: the app, for its answer process."""
+    return Path(f"/proc/{os.getppid()}/stat")
 
-    def __init__(self, stat_file: Path = PROC_STAT) -> None:
+
+class CoreShare:
+    """Cores used by other processes since the last look: total busy time minus our own.
+
+    `app_stat`: the /proc/PID/stat of the app that started this process (the answer
+    process's parent, `app_stat_file()`). Its work is the app's own, never a neighbour: its
+    query embedding just before an answer, its window. (The app's ingest steps aside for an
+    answer by itself: `answer_priority`.)
+    """
+
+    def __init__(self, stat_file: Path = PROC_STAT, app_stat: Path | None = None) -> None:
         self._stat_file = stat_file
+        self._app_stat = app_stat
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._cores = 0
         self._lock = threading.Lock()
@@ -110,4 +122,16 @@ class CoreShare:
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + waiting for I/O
         busy = (sum(fields[:8]) - idle) / self._tick  # guest time is already in user time
         times = os.times()
-        return busy, times.user + times.system, time.monotonic()
+        return busy, times.user + times.system + self._app_seconds(), time.monotonic()
+
+    def _app_seconds(self) -> float:
+        """CPU seconds the app has used (0 when there is none, or it is gone)."""
+        if self._app_stat is None:
+            return 0.0
+        try:
+            # utime and stime, fields 14 and 15 of the line: items 11 and 12 after the
+            # command, whose name may hold spaces and parentheses.
+            fields = self._app_stat.read_bytes().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / self._tick
+        except (OSError, ValueError, IndexError):
+            return 0.0

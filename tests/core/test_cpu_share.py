@@ -103,6 +103,24 @@ def test_a_neighbour_busy_before_the_first_answer_is_seen_at_once(machine: FakeM
     assert share.threads_for_now(2) == 1
 
 
+def test_the_apps_own_work_is_never_a_neighbour(machine: FakeMachine, tmp_path: Path) -> None:
+    # The answer process's parent (the app) embeds the question just before the first answer
+    # is asked for, while no earlier window exists: that must not cost the answer a thread.
+    app_stat = tmp_path / "app-stat"
+
+    def app_ran(seconds: float) -> None:
+        ticks = int(seconds * TICK)  # utime and stime are fields 14 and 15 of /proc/PID/stat
+        app_stat.write_text(f"4242 (embeddinggemma (rag)) S 1 {'0 ' * 9}{ticks} 0 0 0\n")
+
+    app_ran(0.0)
+    share = CoreShare(machine.stat, app_stat=app_stat)
+    machine.run(0.3, others=1.2, ours=0.2)  # the app's 1.2 cores for 0.3 s ...
+    app_ran(0.36)  # ... are its own
+    assert share.threads_for_now(2) == 2
+    machine.run(0.6, others=1.8, ours=0.1)  # a real neighbour beside it is still seen
+    assert share.threads_for_now(2) == 1
+
+
 def test_forget_drops_the_load_of_the_apps_own_work_that_stopped(machine: FakeMachine) -> None:
     share = CoreShare(machine.stat)
     machine.run(1.0, others=1.8, ours=0.0)  # the app's ingest, another process's threads

@@ -59,11 +59,11 @@ def serve(
 
     from embeddinggemma_rag.core.answering.generation import LlamaGenerator
     from embeddinggemma_rag.core.cancel import CancelToken
-    from embeddinggemma_rag.core.cpu_share import CoreShare
+    from embeddinggemma_rag.core.cpu_share import CoreShare, app_stat_file
     from embeddinggemma_rag.core.errors import ModelError
 
     try:
-        share = CoreShare()
+        share = CoreShare(app_stat=app_stat_file())
         share.follow()
         model = LlamaGenerator(Path(model_path), context_tokens, threads, seed, core_share=share)
     except ModelError as error:
