@@ -91,12 +91,13 @@ def run(ctx: Context) -> Section:
             for burner in burners:
                 burner.kill()
                 burner.wait()
+        load = load_average()  # one reading for the phase: its variants ran interleaved
         for key, measured in runs.items():
             results[key] = {
                 "ttft": median([r["ttft"] for r in measured]),
                 "rate": median([r["rate"] for r in measured]),
                 "rates": [round(r["rate"], 1) for r in measured],
-                "load": load_average(),
+                "load": load,
             }
             log(f"{key}: {results[key]}")
     own = _measure(model, "own-ingest", ctx.threads)

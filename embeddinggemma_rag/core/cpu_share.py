@@ -103,10 +103,13 @@ class CoreShare:
             busy = now[0] - self._last[0]
             own = now[1] - self._last[1]
             others = max(0.0, (busy - own) / wall)
-            # A short window counts only as far as the one before it agrees.
-            short = wall < PERSIST_S and self._window_others is not None
-            self._others = min(others, self._window_others or 0.0) if short else others
-            self._window_others = others
+            # A short window counts only as far as the one before it agrees (the first one,
+            # with none before it, as it is).
+            previous, self._window_others = self._window_others, others
+            if previous is not None and wall < PERSIST_S:
+                self._others = min(others, previous)
+            else:
+                self._others = others
             self._last = now
             self.samples += 1
         return True

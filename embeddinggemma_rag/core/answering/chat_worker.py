@@ -98,8 +98,8 @@ def _start_own_session() -> None:
     between sessions, then between the threads of each. In the app's session a job of many
     threads started beside it (a build from the same terminal, a benchmark's burner) takes a
     share per thread, and an answer on one thread gets two thirds of a core beside two; in a
-    session of its own it gets a program's share: beside a two-thread job SmolLM2 wrote 59
-    tokens/s instead of 40 (README, Answers on an idle and a busy machine). Nothing reaches
+    session of its own it gets a program's share: beside a two-thread job SmolLM2 wrote 57
+    tokens/s instead of 40 (README, Answers beside a busy neighbour). Nothing reaches
     the process through the session: Ctrl+C is ignored above, and a closed pipe ends it
     when the app goes (`serve`), however the app ended."""
     if hasattr(os, "setsid"):  # POSIX; Windows shares the CPU by thread anyway
