@@ -155,12 +155,11 @@ def _citation_from_json(data: dict[str, Any], passages: list[SearchHit]) -> Cita
     stands for them, or one made of those fields if it is not there.
     """
     if "hit" in data:
-        hit = SearchHit(**data["hit"])
-    else:
-        fields = {k: v for k, v in data.items() if k != "number"}
-        given = [p for p in passages if p.chunk_id == fields["chunk_id"]]
-        hit = given[0] if given else SearchHit(**fields, page_end=fields["page"])
-    return Citation(data["number"], next((p for p in passages if p == hit), hit))
+        saved = SearchHit(**data["hit"])
+        return Citation(data["number"], next((p for p in passages if p == saved), saved))
+    fields = {k: v for k, v in data.items() if k != "number"}
+    given = next((p for p in passages if p.chunk_id == fields["chunk_id"]), None)
+    return Citation(data["number"], given or SearchHit(**fields, page_end=fields["page"]))
 
 
 def export_markdown(conversation: Conversation) -> str:
