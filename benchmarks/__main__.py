@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "--embedding-model",
         type=Path,
         default=os.environ.get("EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL"),
-        help="retrieval: embedding model folder (default $EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL)",
+        help="retrieval, relevance: embedding model folder (default "
+        "$EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL, else the real weights' export when made)",
     )
     parser.add_argument(
         "--sets",
@@ -86,12 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     _isolate_from_user_folders()
+    from benchmarks.common import real_embedding_model
     from embeddinggemma_rag.core.paths import physical_cores
 
     ctx = Context(
         quick=args.quick,
         threads=args.threads or physical_cores(),
-        embedding_model=args.embedding_model,
+        embedding_model=args.embedding_model or real_embedding_model(),
         eval_sets=tuple(args.sets),
         max_docs=args.max_docs,
         max_queries=args.max_queries,

@@ -38,6 +38,12 @@ def uses_real_weights() -> bool:
     )
 
 
+def real_embedding_model() -> Path | None:
+    """The real weights' export (README, Models) when made, for the sections that measure
+    quality and so cannot use random weights."""
+    return REAL_EMBEDDING if uses_real_weights() else None
+
+
 FULL_EMBEDDING = REAL_EMBEDDING if uses_real_weights() else RANDOM_EMBEDDING
 FULL_CHAT = GENERATED / "gemma-3-1b-random-Q4_K_M.gguf"
 RESULTS = REPO / "bench-results"

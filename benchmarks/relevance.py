@@ -28,7 +28,10 @@ def run(ctx: Context) -> Section:
     from embeddinggemma_rag.core.settings import Settings
 
     if ctx.embedding_model is None:
-        raise RuntimeError("relevance needs a real embedding model: pass --embedding-model")
+        raise RuntimeError(
+            "relevance needs a real embedding model: pass --embedding-model or export the "
+            "real weights (README, Models)"
+        )
     sets = find_sets(list(ctx.eval_sets) or default_eval_dirs())
     prepared = {}
     for folder in sets:

@@ -286,7 +286,8 @@ def run(ctx: Context) -> Section:
     if model is None:
         raise RuntimeError(
             "retrieval needs a real embedding model: pass --embedding-model FOLDER "
-            "(the published q4 layout) or set EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL"
+            "(the published q4 layout), set EMBEDDINGGEMMA_RAG_EMBEDDING_MODEL, or export "
+            "the real weights (README, Models)"
         )
     sets = find_sets(list(ctx.eval_sets) or default_eval_dirs())
     if not sets:
