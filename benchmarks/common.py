@@ -106,10 +106,11 @@ def load_average() -> list[float]:
 
 def machine() -> dict[str, Any]:
     """The machine and the versions the figures belong to."""
+    from embeddinggemma_rag.core.models.compute_choice import cpu_name
     from embeddinggemma_rag.core.paths import physical_cores
 
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_name(),
         "physical_cores": physical_cores(),
         "logical_cpus": os.cpu_count(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
@@ -127,18 +128,8 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _cpu_flags() -> list[str]:
-    wanted = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "fma"}
+    wanted = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "fma"}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):

@@ -115,6 +115,31 @@ def test_the_cpu_identity_names_the_instruction_sets_that_matter() -> None:
         assert "avx2" in identity
 
 
+def test_two_generations_behind_one_brand_name_are_two_cpus(tmp_path: Path) -> None:
+    """A virtual machine may name its CPU "AMD EPYC" whatever the generation: the family and
+    model numbers tell Zen 4 from Zen 5, whose int8 units differ twofold in speed."""
+
+    def cpuinfo(family: int, model: int) -> Path:
+        path = tmp_path / f"cpuinfo-{family}-{model}"
+        processor = (
+            f"processor\t: {{n}}\nvendor_id\t: AuthenticAMD\ncpu family\t: {family}\n"
+            f"model\t\t: {model}\nmodel name\t: AMD EPYC\n"
+            "flags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n\n"
+        )
+        path.write_text("".join(processor.format(n=n) for n in range(2)))
+        return path
+
+    zen4, zen5 = (
+        compute_choice.cpu_identity(cpuinfo(25, 17)),
+        compute_choice.cpu_identity(cpuinfo(26, 2)),
+    )
+    assert zen4 != zen5
+    assert zen5 == "AMD EPYC (family 26, model 2) [avx2 avx512f avx512_vnni]"
+    arm = tmp_path / "cpuinfo-arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp i8mm\nCPU part\t: 0xd4f\n")
+    assert compute_choice.cpu_identity(arm).endswith("[asimddp i8mm]")
+
+
 def _prefer(monkeypatch: pytest.MonkeyPatch, faster: str) -> None:
     """A fresh measurement on this machine that finds `faster` faster."""
     _cache().unlink(missing_ok=True)
