@@ -186,7 +186,8 @@ def _rows(section: Section, results: dict[str, dict[str, Any]], int8_peak: float
         goal_size = tokens.isdigit() and int(tokens) in GOAL_SIZES
         section.add(
             f"embed {tokens} tok/input vs sentence-transformers",
-            f"{fmt_rate(app, 'tok/s')} ({result['app']['efficiency']:.0%} of the fp32 peak, "
+            f"{fmt_rate(app, 'tok/s')}{_fidelity(result['app'])} "
+            f"({result['app']['efficiency']:.0%} of the fp32 peak, "
             f"{result['app']['macs_per_s'] / int8_peak:.0%} of the int8 peak)",
             f"{fmt_rate(st, 'tok/s')} ({result['sentence-transformers']['efficiency']:.0%})",
             app / st,
@@ -197,9 +198,15 @@ def _rows(section: Section, results: dict[str, dict[str, Any]], int8_peak: float
         if llama:
             section.add(
                 f"embed {tokens} tok/input vs llama.cpp Q8_0",
-                fmt_rate(app, "tok/s"),
-                fmt_rate(llama["tokens_per_s"], "tok/s"),
+                fmt_rate(app, "tok/s") + _fidelity(result["app"]),
+                fmt_rate(llama["tokens_per_s"], "tok/s") + _fidelity(llama),
                 app / llama["tokens_per_s"],
                 "> 1×",
                 app > llama["tokens_per_s"],
             )
+
+
+def _fidelity(figures: dict[str, Any]) -> str:
+    """Beside every speed: how close the vectors behind it are to sentence-transformers'."""
+    cosine = figures.get("cosine_to_sentence_transformers")
+    return "" if cosine is None else f", cosine {cosine:.3f} to sentence-transformers"
