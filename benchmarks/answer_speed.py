@@ -76,7 +76,7 @@ def run(ctx: Context) -> Section:
 
     section = Section("answer", "Answering: the app's path against bare llama-cpp-python")
     chat = chat_model()
-    rounds = ctx.repeats(3)
+    rounds = ctx.repeats(4, 2)  # pairs: each question asked app-first, then peer-first
     with tempfile.TemporaryDirectory(prefix="bench-answer-") as tmp:
         docs = _documents(Path(tmp) / "docs")
         settings = Settings(
@@ -110,9 +110,17 @@ def run(ctx: Context) -> Section:
             engine.generator  # loading is start-up, not answering  # noqa: B018
             app: list[dict[str, float]] = []
             peer: list[dict[str, float]] = []
+            asked: dict[str, list[dict[str, str]]] = {}  # question -> the app's messages
             for round_ in range(rounds):
-                question = QUESTIONS[round_ % len(QUESTIONS)]
+                question = QUESTIONS[(round_ // 2) % len(QUESTIONS)]
+                # Every other round the peer answers first, on the messages the app built for
+                # the same question the round before: whichever goes second runs on cores
+                # the first has just warmed (or left busy), and that must not always be one side.
+                peer_first = question in asked
                 log(f"answer round {round_ + 1}, load {load_average()}")
+                if peer_first:
+                    bare.reset()
+                    peer.append(_bare(bare, asked[question], settings.temperature))
                 # The peer's last answer ran in this process, which the app's answer process
                 # sees as another program keeping both cores busy and answers with fewer
                 # threads for the next half second (core/cpu_share.py). A person reads an
@@ -129,10 +137,13 @@ def run(ctx: Context) -> Section:
                         "rate": (call["pieces"] - 1) / max(call["last"] - call["first"], 1e-9),
                         "prompt_tokens": call["prompt_tokens"],
                         "ask_seconds": time.perf_counter() - started,
+                        "first_of_round": not peer_first,
                     }
                 )
-                bare.reset()
-                peer.append(_bare(bare, call["messages"], settings.temperature))
+                if not peer_first:
+                    asked[question] = call["messages"]
+                    bare.reset()
+                    peer.append(_bare(bare, call["messages"], settings.temperature))
         finally:
             bare.close()
             engine.close()
