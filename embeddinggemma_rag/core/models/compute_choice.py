@@ -52,14 +52,17 @@ def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     fields = _cpuinfo_fields(cpuinfo)
     flags = set((fields.get("flags") or fields.get("Features") or "").split())
     present = [f for f in _FEATURES if f in flags]
-    name = cpu_name(cpuinfo)
+    name = _name(fields)
     return f"{name} [{' '.join(present)}]" if present else name
 
 
 def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The model name with the family and model numbers: a virtual machine may give only the
     brand ("AMD EPYC"), and two generations behind one name differ twofold in int8 speed."""
-    fields = _cpuinfo_fields(cpuinfo)
+    return _name(_cpuinfo_fields(cpuinfo))
+
+
+def _name(fields: dict[str, str]) -> str:
     name = fields.get("model name") or platform.processor() or platform.machine()
     if "cpu family" in fields and "model" in fields:
         name += f" (family {fields['cpu family']}, model {fields['model']})"
