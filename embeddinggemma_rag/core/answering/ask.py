@@ -13,6 +13,7 @@ from embeddinggemma_rag.core.answering.generation import ChatModel
 from embeddinggemma_rag.core.answering.rag_prompt import (
     DEFAULT_PROMPT_TOKENS,
     NumberedPassage,
+    QuoteTagFilter,
     build_rag_messages,
     prompt_budget,
     strip_citations,
@@ -141,12 +142,18 @@ def answer_question(
     stream = model.stream_chat(
         prompt.messages, options.max_answer_tokens, options.temperature, cancel
     )
+    tags = QuoteTagFilter()
     for piece in stream:
         if first_token is None:
             first_token = time.monotonic() - started
-        pieces.append(piece)
+        shown = tags.feed(piece)
+        pieces.append(shown)
+        if on_token is not None and shown:
+            on_token(shown)
+    if rest := tags.finish():
+        pieces.append(rest)
         if on_token is not None:
-            on_token(piece)
+            on_token(rest)
     text = "".join(pieces).strip()
     return Answer(
         question=question,

@@ -52,6 +52,7 @@ JOIN_SLACK_TOKENS = 4
 
 _CITATION_MARK = re.compile(r"\s?\[\d+(?:\s*[,;\-–]\s*\d+)*\]")
 _QUOTE_TAG = re.compile(r"</?\s*quote\s*>", re.IGNORECASE)
+_QUOTE_TAG_START = re.compile(r"</?\s*(?:q(?:u(?:o(?:t(?:e\s*)?)?)?)?)?", re.IGNORECASE)
 # Chat control tokens written out as text (Gemma's <start_of_turn>, ChatML's <|im_end|>,
 # Llama's <|eot_id|>, <s>, <eos>...). The rendered prompt is tokenised with special tokens
 # enabled, so such text in a document or a question would become a real turn boundary.
@@ -111,6 +112,39 @@ def defuse_control_markup(text: str) -> str:
     A zero-width space after "<" keeps it readable while no tokenizer matches it as special.
     """
     return _CONTROL_MARKUP.sub("<\u200b", text)
+
+
+class QuoteTagFilter:
+    """Drops the prompt's own `<quote>` / `</quote>` tags from an answer as it streams.
+
+    Small models copy a passage with its tags (SmolLM2-135M answered "[1] number.md <quote>"
+    followed by the passage), and the tags are the prompt's markup, never the user's text.
+    A piece that ends inside what may still become a tag is held back until it is decided.
+    """
+
+    _LONGEST = 16  # "</quote>" and a few spaces: a "<" further back starts no tag
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        text = _QUOTE_TAG.sub("", self._held + piece)
+        start = text.rfind("<")
+        if start != -1 and len(text) - start < self._LONGEST and _may_become_tag(text[start:]):
+            self._held = text[start:]
+            return text[:start]
+        self._held = ""
+        return text
+
+    def finish(self) -> str:
+        """What is still held back once the answer ends: it never became a tag."""
+        held, self._held = self._held, ""
+        return held
+
+
+def _may_become_tag(text: str) -> bool:
+    """Whether `text` ("<", "</qu", "<quote ") may still grow into a match of `_QUOTE_TAG`."""
+    return _QUOTE_TAG_START.fullmatch(text) is not None
 
 
 def strip_citations(answer: str) -> str:

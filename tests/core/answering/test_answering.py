@@ -71,6 +71,15 @@ def test_answer_streams_and_cites_only_given_passages() -> None:
     assert answer.seconds_to_first_token is not None and answer.seconds >= 0
 
 
+def test_quote_tags_a_model_copies_from_the_prompt_are_left_out() -> None:
+    model = ScriptedGenerator(reply="It lasts three years [1]. <quote> three years </quote>")
+    pieces: list[str] = []
+    answer = answer_question("How long?", HITS, [], lambda: model, on_token=pieces.append)
+    assert " ".join(answer.text.split()) == "It lasts three years [1]. three years"
+    assert "".join(pieces).strip() == answer.text
+    assert [c.number for c in answer.citations] == [1]
+
+
 def test_unrelated_question_does_not_reach_the_model() -> None:
     far = [make_hit(i, f"Passage {i} about gardening.", similarity=0.05) for i in range(3)]
     answer = answer_question("What is the capital of France?", far, [], refusing_generator)

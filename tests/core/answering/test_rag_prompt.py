@@ -14,6 +14,7 @@ from embeddinggemma_rag.core.answering.rag_prompt import (
     CLOSE_QUOTE,
     DEFAULT_PROMPT_TOKENS,
     MIN_PASSAGE_TOKENS,
+    QuoteTagFilter,
     build_rag_messages,
     prompt_budget,
     trim_to_tokens,
@@ -173,3 +174,35 @@ def test_never_over_the_context_with_the_real_tokenizer_and_template(
     # And llama.cpp accepts the largest of them with room for the whole answer.
     pieces = list(tiny_llama.stream_chat(largest.messages, max_tokens, 0.2, CancelToken()))
     assert pieces
+
+
+def _filtered(pieces: list[str]) -> str:
+    tags = QuoteTagFilter()
+    return "".join(tags.feed(piece) for piece in pieces) + tags.finish()
+
+
+@pytest.mark.parametrize(
+    ("pieces", "shown"),
+    [
+        # SmolLM2-135M's answer about a Chinese style guide, as it streamed
+        (
+            ["[1] number.md <", "quote>\n半角", "数字\n</", "quote", ">\n67%"],
+            "[1] number.md \n半角数字\n\n67%",
+        ),
+        (["< QUOTE >a</ quote>"], "a"),
+        (["x < 3 and <b>bold</b>"], "x < 3 and <b>bold</b>"),
+        (["see <q", "uick> notes"], "see <quick> notes"),
+        (["ends with <"], "ends with <"),
+        (["ends with </quo"], "ends with </quo"),
+        (["<", "<", "quote>"], "<"),
+    ],
+)
+def test_echoed_quote_tags_never_reach_the_answer(pieces: list[str], shown: str) -> None:
+    assert _filtered(pieces) == shown
+
+
+def test_a_held_back_piece_is_shown_as_soon_as_it_is_not_a_tag() -> None:
+    tags = QuoteTagFilter()
+    assert tags.feed("a <qu") == "a "
+    assert tags.feed("ick") == "<quick"
+    assert tags.finish() == ""
