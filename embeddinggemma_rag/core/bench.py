@@ -12,7 +12,7 @@ from embeddinggemma_rag.core.answering.generation import ChatModel
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED
 from embeddinggemma_rag.core.errors import RagError
 from embeddinggemma_rag.core.intake.documents import SearchHit
-from embeddinggemma_rag.core.models import engine_models, model_files
+from embeddinggemma_rag.core.models import compute_choice, engine_models, model_files
 from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.settings import Settings
 
@@ -56,8 +56,11 @@ class BenchReport:
     threads: int
     embedding_model: str
     generator_model: str | None = None
-    # How the embedding graph computes on this CPU and the figures that chose it.
+    # How the embedding graph computes on this CPU and the figures that chose it (None: the
+    # graph has one way, as written).
     embedding_compute: dict[str, Any] | None = None
+    # The CPU the figures belong to: family and model numbers, the instruction sets that matter.
+    cpu: str = field(default_factory=compute_choice.cpu_identity)
     load_seconds: dict[str, float] = field(default_factory=dict)
     embedding: list[EmbeddingSpeed] = field(default_factory=list)
     query_milliseconds: float | None = None
@@ -212,7 +215,11 @@ def format_report(result: BenchReport) -> str:
         )
         when = "measured now" if compute["measured_now"] else "measured at first load"
         rows.append(("embedding compute", f"{compute['label']} ({when}: {figures} tokens/s)"))
-        rows.append(("CPU", compute["cpu"]))
+    else:
+        rows.append(
+            ("embedding compute", "as the graph is written (no 4-bit MatMuls to choose for)")
+        )
+    rows.append(("CPU", result.cpu))
     for speed in result.embedding:
         rows.append(
             (

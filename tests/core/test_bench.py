@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from embeddinggemma_rag.cli.main import main
-from embeddinggemma_rag.core.bench import BenchReport, run_bench, sample_text
+from embeddinggemma_rag.core.bench import BenchReport, format_report, run_bench, sample_text
 from embeddinggemma_rag.core.models.embedding import OnnxEmbedder
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
@@ -86,6 +86,15 @@ def test_bench_table_names_every_figure(capsys: pytest.CaptureFixture[str]) -> N
         "first answer token",
     ):
         assert label in table
+
+
+def test_a_graph_with_one_way_still_names_the_cpu_its_figures_belong_to() -> None:
+    """The int8 export has no 4-bit MatMuls, so nothing is chosen: the CPU is named anyway,
+    since figures from two machines are compared by it."""
+    table = format_report(BenchReport(threads=2, embedding_model="m", cpu="AMD EPYC (family 26)"))
+    rows = dict(line.split(None, 1) for line in table.splitlines() if line.startswith("CPU"))
+    assert rows == {"CPU": "AMD EPYC (family 26)"}
+    assert "as the graph is written" in table
 
 
 def test_sample_texts_have_the_asked_length() -> None:
