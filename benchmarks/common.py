@@ -129,14 +129,10 @@ def machine() -> dict[str, Any]:
 
 
 def _cpu_flags() -> list[str]:
+    from embeddinggemma_rag.core.models.compute_choice import cpuinfo_fields
+
     wanted = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "fma"}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return sorted(wanted & set(line.split()))
-    except OSError:
-        pass
-    return []
+    return sorted(wanted & set(cpuinfo_fields().get("flags", "").split()))
 
 
 def median(values: Sequence[float]) -> float:

@@ -49,7 +49,7 @@ class ComputeChoice:
 
 def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's name, family and model, and the instruction sets that matter here."""
-    fields = _cpuinfo_fields(cpuinfo)
+    fields = cpuinfo_fields(cpuinfo)
     flags = set((fields.get("flags") or fields.get("Features") or "").split())
     present = [f for f in _FEATURES if f in flags]
     name = _name(fields)
@@ -59,7 +59,7 @@ def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The model name with the family and model numbers: a virtual machine may give only the
     brand ("AMD EPYC"), and two generations behind one name differ twofold in int8 speed."""
-    return _name(_cpuinfo_fields(cpuinfo))
+    return _name(cpuinfo_fields(cpuinfo))
 
 
 def _name(fields: dict[str, str]) -> str:
@@ -69,7 +69,7 @@ def _name(fields: dict[str, str]) -> str:
     return name
 
 
-def _cpuinfo_fields(cpuinfo: Path) -> dict[str, str]:
+def cpuinfo_fields(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
     """The first processor's fields (macOS and Windows have no such file: none)."""
     fields: dict[str, str] = {}
     try:
