@@ -128,7 +128,7 @@ class QuoteTagFilter:
         self._held = ""
 
     def feed(self, piece: str) -> str:
-        text = _QUOTE_TAG.sub("", self._held + piece)
+        text = without_quote_tags(self._held + piece)
         start = text.rfind("<")
         if start != -1 and len(text) - start < self._LONGEST and _may_become_tag(text[start:]):
             self._held = text[start:]
@@ -140,6 +140,12 @@ class QuoteTagFilter:
         """What is still held back once the answer ends: it never became a tag."""
         held, self._held = self._held, ""
         return held
+
+
+def without_quote_tags(answer: str) -> str:
+    """An answer without the prompt's `<quote>` tags: what `QuoteTagFilter` leaves of it whole
+    (answers saved before that filter still hold them)."""
+    return _QUOTE_TAG.sub("", answer)
 
 
 def _may_become_tag(text: str) -> bool:

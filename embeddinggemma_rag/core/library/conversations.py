@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from embeddinggemma_rag.core.answering.rag_prompt import without_quote_tags
 from embeddinggemma_rag.core.errors import LibraryError
 from embeddinggemma_rag.core.records import Answer, Citation, SearchHit
 from embeddinggemma_rag.core.records import Conversation as Conversation
@@ -139,6 +140,9 @@ def _answer_json(answer: Answer) -> str:
 
 def _answer_from_json(text: str) -> Answer:
     data: dict[str, Any] = json.loads(text)
+    # Answers saved before the tags were filtered as they streamed still hold the <quote>
+    # tags a small model copied from its prompt: a reopened conversation shows them without.
+    data["text"] = without_quote_tags(data.get("text", ""))
     data["passages"] = [SearchHit(**p) for p in data.get("passages", [])]
     data["citations"] = [
         _citation_from_json(c, data["passages"]) for c in data.get("citations", [])

@@ -138,3 +138,24 @@ def test_turns_saved_before_citations_held_their_passage_still_load(
     assert given.answer == answer
     assert given.answer.citations[0].hit is given.answer.passages[0]
     assert not_given.answer.citations == [Citation(1, replace(hit, similarity=None))]
+
+
+def test_answers_saved_with_echoed_quote_tags_reopen_without_them(
+    store: ConversationStore,
+) -> None:
+    """Answers saved before the stream filter held the prompt's <quote> tags a small model
+    copied ("[1] number.md <quote>" and the passage): reopened, they read as the filter
+    would have shown them, the rest of the answer untouched."""
+    saved = _answer("[1] cats.pdf <quote>Cats sleep 16 hours.</quote> so x < 3 <b>", False)
+    cid = store.create("old")
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            "INSERT INTO turns(conversation_id, question, answer, asked_at) VALUES (?, ?, ?, 1)",
+            (cid, "How long?", json.dumps(dataclasses.asdict(saved))),
+        )
+    db.close()
+
+    [turn] = store.load(cid).turns
+
+    assert turn.answer.text == "[1] cats.pdf Cats sleep 16 hours. so x < 3 <b>"
+    assert turn.answer.citations == saved.citations
