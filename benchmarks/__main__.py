@@ -31,11 +31,15 @@ SECTIONS = {
     "retrieval": "benchmarks.retrieval",
     # The relevance threshold measured on the same sets' libraries; `--only relevance`.
     "relevance": "benchmarks.relevance",
+    # Second questions of a conversation on XQuAD's libraries; `--only follow_up`.
+    "follow_up": "benchmarks.follow_up",
     # Libraries of 10k to 1M passages as the app meets them (open, memory, recall, ingest
     # costs); shares the query section's libraries, and builds 1M the first time (~15 min).
     "scale": "benchmarks.scale",
 }
-DEFAULT_SECTIONS = [name for name in SECTIONS if name not in ("retrieval", "relevance", "scale")]
+DEFAULT_SECTIONS = [
+    name for name in SECTIONS if name not in ("retrieval", "relevance", "follow_up", "scale")
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -295,12 +295,11 @@ class Engine:
             RELEVANCE_THRESHOLD,
             AnswerOptions,
             answer_question,
-            retrieval_query,
         )
 
         started = time.monotonic()
         with self._priority.answering():  # a running ingest waits at its next batch
-            hits = self.search(retrieval_query(question, history), k=k, scope=scope)
+            hits = self.retrieve(question, history, k, scope)
             cancel.raise_if_cancelled()
             threshold = self.relevance_threshold
             options = AnswerOptions(
@@ -312,6 +311,29 @@ class Engine:
                 return answer_question(
                     question, hits, history, self._answer_model, options, cancel, on_token, started
                 )
+
+    def retrieve(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        k: int | None = None,
+        scope: Path | None = None,
+    ) -> list[SearchHit]:
+        """The passages `ask` answers from: the question's own search, or the conversation's
+        when the question continues it (`answering.ask.retrieve_for_question`)."""
+        from embeddinggemma_rag.core.answering.ask import retrieve_for_question
+
+        k = k or self.settings.top_k
+        similarity = None if self.settings.search_mode == "keyword" else self._query_similarity
+        return retrieve_for_question(
+            question, history, lambda query: self.search(query, k=k, scope=scope), similarity, k
+        )
+
+    def _query_similarity(self, first: str, second: str) -> float:
+        """Cosine of two texts embedded as queries (the embedder's vectors are normalised)."""
+        embedder = self.embedder
+        vectors = embedder.embed([embedder.query_input(first), embedder.query_input(second)])
+        return float(vectors[0] @ vectors[1])
 
     def _answer_model(self) -> ChatModel:
         generator = self.generator

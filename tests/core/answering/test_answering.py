@@ -9,19 +9,24 @@ import pytest
 
 from embeddinggemma_rag.core.answering.answer_types import Turn
 from embeddinggemma_rag.core.answering.ask import (
+    FOLLOW_UP_COSINE,
     NOT_COVERED,
     RELEVANCE_THRESHOLD,
+    SURE_FOLLOW_UP_COSINE,
     AnswerOptions,
     answer_question,
     build_citations,
     cited_numbers,
+    fuse_hit_lists,
     is_relevant,
     retrieval_query,
+    retrieve_for_question,
 )
 from embeddinggemma_rag.core.answering.chat_process import ProcessChatModel
 from embeddinggemma_rag.core.answering.rag_prompt import NumberedPassage
 from embeddinggemma_rag.core.cancel import CancelToken
 from embeddinggemma_rag.core.engine import Engine, build_engine
+from embeddinggemma_rag.core.intake.documents import SearchHit
 from embeddinggemma_rag.core.self_test import copy_sample
 from embeddinggemma_rag.core.settings import Settings
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
@@ -115,6 +120,74 @@ def test_follow_up_retrieval_uses_the_recent_turns() -> None:
     assert retrieval_query("first question", []) == "first question"
 
 
+KETTLE_TURN = Turn("What is the kettle's warranty?", "Three years for the Aurora kettle [1].")
+KETTLE_HITS = [make_hit(1, "Kettle warranty: three years."), make_hit(2, "Kettle element.")]
+GARDEN_HITS = [make_hit(7, "Tomatoes go in in May."), make_hit(8, "Water the beans.")]
+
+
+class FakeSearch:
+    """The question's own search finds the garden, the conversation's finds the kettle."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def __call__(self, query: str) -> list[SearchHit]:
+        self.queries.append(query)
+        return list(KETTLE_HITS if "warranty" in query else GARDEN_HITS)
+
+
+def _retrieve(
+    cosine: float | None, history: list[Turn] | None = None
+) -> tuple[list[SearchHit], FakeSearch]:
+    search = FakeSearch()
+    similarity = None if cosine is None else (lambda question, context: cosine)
+    turns = [KETTLE_TURN] if history is None else history
+    hits = retrieve_for_question("When do tomatoes go in?", turns, search, similarity, k=3)
+    return hits, search
+
+
+def test_a_question_on_a_new_subject_keeps_its_own_passages_first() -> None:
+    """The bug a newcomer met: a second question on another subject was searched together
+    with the first and answered from the first subject's passages."""
+    hits, search = _retrieve(FOLLOW_UP_COSINE - 0.01)
+    assert [h.chunk_id for h in hits] == [7, 1, 8]
+    assert search.queries == [
+        retrieval_query("When do tomatoes go in?", [KETTLE_TURN]),
+        "When do tomatoes go in?",
+    ]
+
+
+def test_a_follow_up_leads_with_the_conversations_passages() -> None:
+    hits, _ = _retrieve(FOLLOW_UP_COSINE)
+    assert [h.chunk_id for h in hits] == [1, 7, 2]
+
+
+def test_a_sure_follow_up_is_searched_with_the_conversation_only() -> None:
+    hits, search = _retrieve(SURE_FOLLOW_UP_COSINE)
+    assert [h.chunk_id for h in hits] == [1, 2]
+    assert len(search.queries) == 1 and "What is the kettle's warranty?" in search.queries[0]
+
+
+def test_without_embeddings_a_later_question_keeps_its_own_passages_first() -> None:
+    hits, _ = _retrieve(None)
+    assert [h.chunk_id for h in hits][:2] == [7, 1]
+
+
+def test_a_first_question_is_searched_alone() -> None:
+    hits, search = _retrieve(0.9, history=[])
+    assert search.queries == ["When do tomatoes go in?"] and [h.chunk_id for h in hits] == [7, 8]
+
+
+def test_fusion_puts_what_both_lists_found_first_and_keeps_the_first_lists_hit() -> None:
+    shared_first = make_hit(5, "found by both", similarity=0.9)
+    shared_second = make_hit(5, "found by both", similarity=0.2)
+    first = [make_hit(1, "only first"), shared_first]
+    second = [make_hit(2, "only second"), shared_second]
+    fused = fuse_hit_lists(first, second, k=2)
+    assert [h.chunk_id for h in fused] == [5, 1]
+    assert fused[0] is shared_first
+
+
 def test_follow_up_prompt_carries_earlier_turns() -> None:
     model = ScriptedGenerator()
     history = [Turn("Which kettle?", "The Aurora K2 [1].")]
@@ -182,6 +255,41 @@ def test_engine_ask_cites_retrieved_passages(library_settings: Settings, sample:
     finally:
         engine.close()
     assert model.closed
+
+
+def test_engine_answers_a_new_subject_from_its_own_passages(
+    library_settings: Settings, tmp_path: Path
+) -> None:
+    """Keyword search (no embeddings to judge the subject by): after a question on the
+    kettle, a question on tomatoes is answered from the garden notes, which the question and
+    the conversation searched together ranked below the kettle's manual."""
+    docs = tmp_path / "two-subjects"
+    docs.mkdir()
+    (docs / "kettle.txt").write_text(
+        "The Aurora kettle warranty lasts three years. The kettle warranty covers the "
+        "kettle element. Aurora kettle owners claim the warranty within three years."
+    )
+    (docs / "garden.txt").write_text("Tomatoes go into the raised bed in May.")
+    model = ScriptedGenerator()
+    settings = library_settings.replace(search_mode="keyword")
+    engine = build_engine(settings, generator_factory=lambda _: model)
+    try:
+        engine.ingest([docs])
+        first = engine.ask("How long is the Aurora kettle warranty?", k=1)
+        assert Path(first.passages[0].path).name == "kettle.txt"
+        history = [Turn(first.question, "The Aurora kettle warranty lasts three years [1].")]
+        assert (
+            Path(
+                engine.search(retrieval_query("When do tomatoes go in?", history), k=1)[0].path
+            ).name
+            == "kettle.txt"
+        )
+
+        second = engine.ask("When do tomatoes go in?", history, k=1)
+
+        assert Path(second.passages[0].path).name == "garden.txt"
+    finally:
+        engine.close()
 
 
 def test_engine_without_relevant_passages_never_loads_the_generator(
