@@ -191,3 +191,37 @@ def test_ask_with_smollm2_answers_grounded_and_cites_only_given_passages(
         assert all(c.hit.chunk_id in given for c in answer.citations)
         assert relevant & {h.path for h in answer.passages}  # retrieval found its abstract
         assert "<quote>" not in answer.text  # it answered, not echoed the prompt
+
+
+def test_a_second_question_searches_its_own_subject_and_a_follow_up_the_conversations(
+    real_embedding: Path, tmp_path: Path
+) -> None:
+    """XQuAD's Chinese paragraphs: after a question on the Panthers' defence, one on a
+    theatre in Warsaw is searched on its own subject (searched together with the
+    conversation, as the app once did, all three first passages were the Panthers'), and
+    "那拦截呢？" ("and the interceptions?") on the defence paragraph."""
+    from embeddinggemma_rag.core.answering.ask import retrieval_query
+    from embeddinggemma_rag.core.records import SearchHit, Turn
+
+    base = require(EVAL / "xquad-zh", "shared/eval is missing")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for line in (base / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        (docs / f"{item['_id']}.txt").write_text(item["text"], encoding="utf-8")
+    defence = (docs / "xquad-00-0.txt").read_text(encoding="utf-8")
+    history = [Turn("黑豹队的防守丢了多少分？", defence[:300])]
+    engine = build_engine(Settings(data_dir=tmp_path / "lib", embedding_model=real_embedding))
+    try:
+        engine.ingest([docs])
+
+        def first_three(hits: list[SearchHit]) -> list[str]:
+            return [Path(h.path).stem for h in hits[:3]]
+
+        theatre = "夏季剧院在哪里？"
+        together = first_three(engine.search(retrieval_query(theatre, history)))
+        assert "xquad-01-0" not in together
+        assert first_three(engine.retrieve(theatre, history))[0] == "xquad-01-0"
+        assert first_three(engine.retrieve("那拦截呢？", history))[0] == "xquad-00-0"
+    finally:
+        engine.close()
