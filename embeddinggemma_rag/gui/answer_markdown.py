@@ -18,9 +18,9 @@ from PySide6.QtGui import (
     QTextDocumentFragment,
 )
 
+from embeddinggemma_rag.core.answering.rag_prompt import CITATION
 from embeddinggemma_rag.gui.text_views import link_format
 
-CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _FEATURES = (
     QTextDocument.MarkdownFeature.MarkdownDialectGitHub
     | QTextDocument.MarkdownFeature.MarkdownNoHTML

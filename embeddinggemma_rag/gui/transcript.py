@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor, QTextFrameFormat
@@ -15,7 +14,6 @@ from embeddinggemma_rag.gui.text_views import blend, link_format, terms_pattern
 
 SEARCHING = "Searching your documents…"  # shown until the first token arrives
 # The forms the answering code accepts: [1], [1, 2], [1; 2] (and [1][2] as two groups).
-CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
 @dataclass

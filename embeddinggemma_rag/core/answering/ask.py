@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from embeddinggemma_rag.core.answering.answer_types import Answer, Citation, Turn
 from embeddinggemma_rag.core.answering.generation import ChatModel
 from embeddinggemma_rag.core.answering.rag_prompt import (
+    CITATION,
     DEFAULT_PROMPT_TOKENS,
     NumberedPassage,
     QuoteTagFilter,
@@ -49,7 +50,6 @@ _STOPWORD_TEXT = (
     "could would should will shall may might must not any all some more most"
 )
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # Recent turns that join a follow-up's retrieval query, and how much of the last answer.
 FOLLOW_UP_QUESTIONS = 2
 FOLLOW_UP_ANSWER_CHARS = 300
@@ -163,7 +163,7 @@ def is_relevant(question: str, hits: Sequence[SearchHit], threshold: float) -> b
 def cited_numbers(text: str) -> list[int]:
     """Passage numbers cited as [1], [1, 2] or [1][2], in order of first mention."""
     numbers: dict[int, None] = {}
-    for group in _CITATION.findall(text):
+    for group in CITATION.findall(text):
         for part in re.split(r"[,;]", group):
             numbers.setdefault(int(part), None)
     return list(numbers)

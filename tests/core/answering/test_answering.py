@@ -46,6 +46,8 @@ HITS = [
         ("Covered [1, 2] and [2; 3].", [1, 2, 3]),
         ("See [3][1] then [1].", [3, 1]),
         ("No marks, [a] or [1.5] or [] here.", []),
+        # Figures quoted with thousands separators are numbers, not passages 1 and 0.
+        ("It costs [1,000] dollars, or [12,500,000] in all [2].", [2]),
     ],
 )
 def test_cited_numbers(text: str, numbers: list[int]) -> None:

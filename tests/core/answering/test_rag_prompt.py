@@ -206,3 +206,10 @@ def test_a_held_back_piece_is_shown_as_soon_as_it_is_not_a_tag() -> None:
     assert tags.feed("a <qu") == "a "
     assert tags.feed("ick") == "<quick"
     assert tags.finish() == ""
+
+
+def test_earlier_answers_lose_their_citations_but_keep_quoted_figures() -> None:
+    from embeddinggemma_rag.core.answering.rag_prompt import strip_citations
+
+    answer = "The fee is [1,000] euros [1], due in May [2, 3]."
+    assert strip_citations(answer) == "The fee is [1,000] euros, due in May."
