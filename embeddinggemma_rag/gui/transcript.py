@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor, QTextFrameFormat
+from PySide6.QtGui import (
+    QPalette,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFrameFormat,
+)
 
 from embeddinggemma_rag.core.records import Answer
 from embeddinggemma_rag.gui.answer_markdown import insert_markdown
@@ -53,7 +59,7 @@ def insert_entry(
     if entry.answer is None:
         cursor.insertText(entry.partial, plain)
         if entry.note:
-            cursor.insertBlock()
+            cursor.insertBlock(QTextBlockFormat())
             cursor.insertText(entry.note, dim)
         else:  # still streaming: tokens go here, after a note that goes with the first
             if not entry.partial:
@@ -65,7 +71,7 @@ def insert_entry(
     else:
         insert_answer_text(cursor, index, entry.answer, plain, palette)
         if entry.note:
-            cursor.insertBlock()
+            cursor.insertBlock(QTextBlockFormat())
             cursor.insertText(entry.note, dim)
         insert_answer_actions(cursor, index, entry.answer, palette)
         href = f"source:{index}:"
@@ -109,7 +115,9 @@ def insert_answer_actions(
     """Copy and Regenerate links under the answer, and how fast it came."""
     dim = QTextCharFormat()
     dim.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
-    cursor.insertBlock()
+    # A block of its own: after an answer ending in a list, a plain insertBlock() would make
+    # the links one more bullet of it.
+    cursor.insertBlock(QTextBlockFormat())
     cursor.insertText("Copy", link_format(palette, f"copy:{index}:0"))
     cursor.insertText("  ·  ", dim)
     cursor.insertText("Regenerate", link_format(palette, f"regenerate:{index}:0"))

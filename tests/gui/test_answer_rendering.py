@@ -63,6 +63,21 @@ def test_markdown_renders_with_structure_and_nothing_that_loads_or_leaves(
     assert "cite:0:1" in hrefs  # citations stay links
 
 
+def test_actions_under_an_answer_ending_in_a_list_are_no_bullet_of_it(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    """Seen in the window: "• Copy · Regenerate" after an answer that ended in a list."""
+    reply = "Descale the kettle [1]:\n\n- every month\n- with vinegar"
+    window = make_window(engine_factory=scripted_engines(reply))
+    index(qtbot, window, make_library(tmp_path / "docs"))
+    ask(qtbot, window)
+    document = window.chat_view.transcript.document()
+    found = document.find("Regenerate")
+    assert not found.isNull()
+    assert found.block().textList() is None
+    assert document.find("with vinegar").block().textList() is not None  # the list itself
+
+
 def test_copy_regenerate_and_the_answer_speed(
     qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
 ) -> None:

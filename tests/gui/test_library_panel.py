@@ -303,3 +303,36 @@ def test_rows_show_the_whole_reason_preview_on_enter_and_filter_to_problems(
     assert sorted(Path(p).name for p in shown) == ["locked.pdf"]
     panel.problems_only.setChecked(False)
     assert not any(item.isHidden() for item in panel._files.values())
+
+
+def test_long_names_keep_their_file_name_on_one_line(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    """Seen in the window: five files of one subfolder all read "zh-style-guide/…": the name
+    wrapped after its folder and the row cut the file name off. A name stays on one line
+    and is shortened in the middle; a status still wraps."""
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from embeddinggemma_rag.gui.library_panel import NAME
+
+    docs = tmp_path / "docs"
+    (docs / "a-rather-long-style-guide-folder").mkdir(parents=True)
+    note = docs / "a-rather-long-style-guide-folder" / "numbers-and-currency.md"
+    note.write_text("Write amounts with digits.")
+    with qtbot.waitSignal(window.host.ingest_finished, timeout=WAIT_MS):
+        window.add_paths([docs])
+    panel = window.library_panel
+    item = panel.file_item(str(note))
+    assert item is not None
+    delegate = panel.tree.itemDelegate()
+    wrap = QStyleOptionViewItem.ViewItemFeature.WrapText
+    options = {}
+    for column in (NAME, STATUS):
+        option = QStyleOptionViewItem()
+        option.features |= wrap  # type: ignore[attr-defined]  # as the view sets it (word wrap on)
+        delegate.initStyleOption(option, panel.tree.indexFromItem(item, column))  # type: ignore[attr-defined]
+        options[column] = option
+    assert not options[NAME].features & wrap  # type: ignore[attr-defined]
+    assert options[NAME].textElideMode == Qt.TextElideMode.ElideMiddle  # type: ignore[attr-defined]
+    assert options[STATUS].features & wrap  # type: ignore[attr-defined]
+    assert item.text(NAME).endswith("numbers-and-currency.md")
