@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QTextLayout
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -76,6 +79,7 @@ class ConversationsPanel(QWidget):
         for summary in conversations:
             questions = f"{summary.turn_count} question{'' if summary.turn_count == 1 else 's'}"
             item = QListWidgetItem(f"{summary.title}\n{when(summary.updated_at)} · {questions}")
+            item.setSizeHint(self._row_size(item.text()))
             item.setData(ID_ROLE, summary.id)
             item.setToolTip(summary.title)
             self.list.addItem(item)
@@ -84,6 +88,17 @@ class ConversationsPanel(QWidget):
         self.list.blockSignals(False)
         self._apply_search()
         self._on_list_current_item_changed()
+
+    def _row_size(self, text: str) -> QSize:
+        """Room for every line as drawn. The list sizes a row by its font's line height, but
+        a Chinese or Thai title is drawn in a taller fallback font: the row then lost its
+        second line (the time and count) and cut the title with "…" (seen in the window)."""
+        font = self.list.font()
+        lines = text.split("\n")
+        height = sum(_line_height(line, font) for line in lines)
+        margin = self.list.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameVMargin)
+        width = max(QFontMetrics(font).horizontalAdvance(line) for line in lines)
+        return QSize(width + 4 * margin, math.ceil(height) + 2 * margin + 2)
 
     def _apply_search(self) -> None:
         words = self.search.text().casefold().split()
@@ -116,3 +131,13 @@ class ConversationsPanel(QWidget):
     def _on_delete_button_clicked(self) -> None:
         if (conversation_id := self.selected_id()) is not None:
             emit(self.delete_requested, conversation_id)
+
+
+def _line_height(line: str, font: QFont) -> float:
+    """A line's height as laid out, with the fallback fonts its characters are drawn in."""
+    layout = QTextLayout(line, font)
+    layout.beginLayout()
+    text_line = layout.createLine()
+    text_line.setLineWidth(1_000_000)
+    layout.endLayout()
+    return float(text_line.height())

@@ -113,3 +113,37 @@ def test_another_library_folder_lists_its_own_conversations(
     qtbot.waitUntil(lambda: panel.list.count() == 0, timeout=WAIT_MS)
     assert window.chat.conversation_id is None and window.chat_view.entries == []
     assert (tmp_path / "other" / "conversations.sqlite3").is_file()
+
+
+@pytest.mark.parametrize(
+    "title", ["档中对货币金额的写法有什么要求？", "ข้อกำหนดการเขียนจำนวนเงิน", "Kettle warranty"]
+)
+def test_every_row_has_room_for_its_title_and_its_time(qtbot: QtBot, title: str) -> None:
+    """Seen in the window: a Chinese title, drawn in a taller fallback font, left its row no
+    room for the second line ("00:54 · 1 question") and was cut with "…"."""
+    import time
+
+    from PySide6.QtGui import QTextLayout
+    from PySide6.QtWidgets import QStyle
+
+    from embeddinggemma_rag.core.records import ConversationSummary
+    from embeddinggemma_rag.gui.conversations_panel import ConversationsPanel
+
+    panel = ConversationsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(480, 300)
+    panel.show()
+    now = time.time()
+    panel.set_conversations([ConversationSummary(1, title, now, now, 1)], None)
+    item = panel.list.item(0)
+    needed = 0.0
+    for line in item.text().split("\n"):
+        layout = QTextLayout(line, panel.list.font())
+        layout.beginLayout()
+        text_line = layout.createLine()
+        text_line.setLineWidth(10_000)
+        layout.endLayout()
+        needed += text_line.height()
+    margin = panel.list.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameVMargin)
+    qtbot.waitUntil(lambda: panel.list.visualItemRect(item).height() > 0)
+    assert panel.list.visualItemRect(item).height() >= needed + 2 * margin
