@@ -110,7 +110,12 @@ class SettingsDialog(QDialog):
             ("&Embedding model", self.embedding_model, "Folder in the published ONNX layout"),
             ("C&hat model", self.generator_model, "A .gguf file with a chat template"),
             ("&Library folder", library_row, "Where the index and conversations are kept"),
-            ("&Passages", self.top_k, "Passages retrieved for each question"),
+            (
+                "&Passages",
+                self.top_k,
+                "Passages retrieved for each question; the answer model reads as many of them "
+                "as fit its prompt (about 3 at the default sizes, more with a larger context)",
+            ),
             ("Te&mperature", self.temperature, "Low keeps answers close to the passages"),
         ]
         advanced: list[tuple[str, QWidget, str]] = [
