@@ -119,19 +119,6 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"{path}: invalid settings ({exc})") from exc
 
 
-def save_settings(settings: Settings, path: Path | None = None) -> None:
-    """Write the settings atomically, so a crash never leaves a half-written file."""
-    path = path or settings_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data: dict[str, Any] = {}
-    for f in dataclasses.fields(Settings):
-        value = getattr(settings, f.name)
-        if value is None:
-            continue
-        data[f.name] = str(value) if isinstance(value, Path) else value
-    _write_toml(data, path)
-
-
 def _write_toml(data: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from embeddinggemma_rag.cli.main import main
 from embeddinggemma_rag.core import paths
 from embeddinggemma_rag.core.self_test import copy_sample
+from embeddinggemma_rag.core.settings import settings_file
 from tests.conftest import TINY_CHAT_MODEL, TINY_EMBEDDING_MODEL
 from tests.core.models.test_model_store import GGUF_NAME, hub_state
 from tests.hub_server import serve_hub
@@ -133,11 +135,16 @@ def test_models_list_verify_import(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "models download" in err
 
+    path = settings_file()
+    before = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     gguf = tmp_path / "chat.gguf"
     shutil.copy(TINY_CHAT_MODEL, gguf)
     assert main(["models", "import", str(gguf)]) == 0
     assert main(["models", "import", str(TINY_EMBEDDING_MODEL)]) == 0
     assert "nothing was copied" in capsys.readouterr().out
+    # Only the two choices are written down, not every default (threads, the data folder).
+    written = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert set(written) == {*before, "generator_model", "embedding_model"}
     assert main(["models", "verify"]) == 0
     out = capsys.readouterr().out
     assert str(gguf) in out and "all models verified" in out

@@ -28,7 +28,7 @@ from embeddinggemma_rag.core.records import Manifest as Manifest
 from embeddinggemma_rag.core.records import ManifestFile as ManifestFile
 from embeddinggemma_rag.core.records import ModelSpec as ModelSpec
 from embeddinggemma_rag.core.records import ModelStatus as ModelStatus
-from embeddinggemma_rag.core.settings import Settings, load_settings, save_settings
+from embeddinggemma_rag.core.settings import Settings, load_settings, save_settings_changes
 
 CHECKSUMS_FILE = "checksums.json"
 MISMATCH_REASON = "does not match its recorded SHA-256 (damaged or tampered with)"
@@ -248,7 +248,8 @@ def import_model(settings: Settings, path: Path) -> ModelStatus:
     except ModelError as error:
         raise ModelError(error.path, error.reason, hint=IMPORT_HINT) from error
     field = "embedding_model" if kind == "embedding" else "generator_model"
-    save_settings(load_settings().replace(**{field: path}))
+    saved = load_settings()  # the file and the environment, not this command's options
+    save_settings_changes(saved, saved.replace(**{field: path}))
     updated = settings.replace(**{field: path})
     spec = getattr(load_manifest(), kind)
     return _status(spec, updated, rehash=False)
