@@ -56,9 +56,11 @@ class _ModelBox(QGroupBox):
 
     def show_model(self, spec: ModelSpec, status: ModelStatus) -> None:
         size = format_size(sum(f.approx_bytes for f in spec.files))
-        self.about.setText(
-            f"{spec.name} from {spec.repo_id}, about {size}.\nLicence: {spec.licence}"
-        )
+        offered = f"{spec.name} from {spec.repo_id}, about {size}.\nLicence: {spec.licence}"
+        if status.ok and status.configured:
+            # Files the user chose: the box must not read as if the app used the download.
+            offered = f"Your own model files, below. The download offered instead: {offered}"
+        self.about.setText(offered)
         # The problem's first sentence names the file; the rest is the command-line hint.
         problem = status.problem.split(". ", 1)[0]
         self.state.setText(f"Ready: {status.path}" if status.ok else f"Not usable: {problem}.")
@@ -138,11 +140,12 @@ class SetupDialog(QDialog):
         self.adjustSize()  # the texts arrived after the first layout
 
     def choose_files(self, kind: str) -> None:
+        start = str(Path.home())  # not the folder the app was started from
         if kind == EMBEDDING:
-            chosen = QFileDialog.getExistingDirectory(self, "Embedding model folder")
+            chosen = QFileDialog.getExistingDirectory(self, "Embedding model folder", start)
         else:
             chosen, _ = QFileDialog.getOpenFileName(
-                self, "Chat model", "", "GGUF models (*.gguf);;All files (*)"
+                self, "Chat model", start, "GGUF models (*.gguf);;All files (*)"
             )
         if chosen:
             self.import_path(Path(chosen))

@@ -60,6 +60,10 @@ def test_choosing_model_files_checks_them_and_the_app_goes_on(
     dialog.import_path(TINY_EMBEDDING_MODEL)
     qtbot.waitUntil(dialog.continue_button.isEnabled, timeout=WAIT_MS)
     assert dialog.boxes["embedding"].state.text() == f"Ready: {TINY_EMBEDDING_MODEL}"
+    # The box says the files are the user's own, not the download it describes.
+    assert dialog.boxes["embedding"].about.text().startswith("Your own model files")
+    assert "about 806.0 MB" in dialog.boxes["generator"].about.text()
+    assert not dialog.boxes["generator"].about.text().startswith("Your own")
     qtbot.mouseClick(dialog.continue_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "ready" in window.status.model_state("embedding"), timeout=WAIT_MS)
     assert window.host.settings.embedding_model == TINY_EMBEDDING_MODEL
@@ -107,3 +111,28 @@ def test_a_download_can_be_cancelled(qtbot: QtBot, make_window: MakeWindow, tmp_
     assert window.errors.history == []  # cancelling is not an error
     assert dialog.download_button.isEnabled()
     assert window.status.network_label.text() == "● Offline"
+
+
+def test_choosing_files_starts_in_the_home_folder(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not in the folder the app happened to be started from (a newcomer's dialogs opened
+    in the clone)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    _, dialog = open_setup(qtbot, make_window, tmp_path)
+    asked: list[str] = []
+
+    def folder(parent: object, caption: str, start: str) -> str:
+        asked.append(start)
+        return ""
+
+    def file(parent: object, caption: str, start: str, filters: str) -> tuple[str, str]:
+        asked.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", folder)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", file)
+    dialog.choose_files("embedding")
+    dialog.choose_files("generator")
+    assert asked == [str(Path.home()), str(Path.home())]
