@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -76,18 +76,19 @@ class _WrappingDelegate(QStyledItemDelegate):
         self._tree = tree
         self._heights: dict[tuple[str, int], int] = {}  # (status text, column width) -> px
 
-    def initStyleOption(
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
     ) -> None:
-        super().initStyleOption(option, index)
-        if index.column() == NAME:
-            wrap = QStyleOptionViewItem.ViewItemFeature.WrapText
-            option.features &= ~wrap  # type: ignore[attr-defined]
-            option.textElideMode = Qt.TextElideMode.ElideMiddle  # type: ignore[attr-defined]
+        super().paint(painter, _one_line(option) if index.column() == NAME else option, index)
 
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
+        if index.column() == NAME:
+            return super().sizeHint(_one_line(option), index)
         hint = super().sizeHint(option, index)
         if index.column() != STATUS:
             return hint
@@ -109,6 +110,16 @@ class _WrappingDelegate(QStyledItemDelegate):
             QRect(0, 0, width, 100_000), int(Qt.TextFlag.TextWordWrap), text
         )
         return int(box.height()) + 4
+
+
+def _one_line(option: QStyleOptionViewItem) -> QStyleOptionViewItem:
+    """The view's options for a name: not wrapped, shortened in the middle (a copy: Qt
+    passes the view's own). Not an initStyleOption override: PySide6 crashed on one
+    ("none_dealloc: deallocating None") a few hundred paints in."""
+    single = QStyleOptionViewItem(option)
+    single.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText  # type: ignore[attr-defined]
+    single.textElideMode = Qt.TextElideMode.ElideMiddle  # type: ignore[attr-defined]
+    return single
 
 
 def _summary(statuses: list[str]) -> str:
@@ -185,17 +196,22 @@ class LibraryPanel(QWidget):
             "Index the files a cancelled indexing did not reach",
         )
         self.resume_button.hide()
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.add_folder_button)
-        buttons.addWidget(self.add_files_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.problems_only)
-        buttons.addWidget(self.resume_button)
-        buttons.addWidget(self.remove_button)
-        buttons.addWidget(self.rescan_button)
+        # Two rows, adding above and tending below: in one row the panel could not be
+        # narrower than 464 px, and a narrow window's viewer then squeezed the conversation.
+        adding = QHBoxLayout()
+        adding.addWidget(self.add_folder_button)
+        adding.addWidget(self.add_files_button)
+        adding.addStretch(1)
+        adding.addWidget(self.rescan_button)
+        tending = QHBoxLayout()
+        tending.addWidget(self.problems_only)
+        tending.addStretch(1)
+        tending.addWidget(self.resume_button)
+        tending.addWidget(self.remove_button)
         self.layout_ = QVBoxLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
-        self.layout_.addLayout(buttons)
+        self.layout_.addLayout(adding)
+        self.layout_.addLayout(tending)
         self.layout_.addWidget(self.hint)
         self.layout_.addWidget(self.tree, 1)
 
