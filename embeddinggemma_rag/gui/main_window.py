@@ -46,6 +46,9 @@ GEOMETRY_FILE = "window.ini"
 WAITING_FOR_MODEL = "Waiting for the search model"
 MINIMUM_SIZE = (860, 540)
 VIEWER_MIN_WIDTH, CHAT_MIN_WIDTH = 420, 320
+# The library lends the viewer room down to this width when the conversation alone would be
+# squeezed under CHAT_MIN_WIDTH (at 1280 px it wrapped "words/s" onto its own line).
+LIBRARY_LEND_TO_WIDTH = 300
 # What a window manager adds around the window (setGeometry places the inside of it).
 TITLE_BAR, FRAME = 32, 8
 
@@ -108,6 +111,7 @@ class MainWindow(QMainWindow):
         for widget in (self.tabs, self.chat_view, self.viewer):
             self.splitter.addWidget(widget)
         self.splitter.setStretchFactor(1, 1)
+        self._lent_by_library = 0  # pixels the library gave the open viewer (open_source)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -294,20 +298,32 @@ class MainWindow(QMainWindow):
     # Chat ------------------------------------------------------------------------------
 
     def open_source(self, source: SourceRef) -> None:
-        if not self.viewer.isVisible():
-            # The room comes from the conversation only; the library keeps its width.
-            library, chat, _ = self.splitter.sizes()
-            viewer = max(chat * 11 // 20, min(VIEWER_MIN_WIDTH, chat - CHAT_MIN_WIDTH))
-            self.viewer.show()
-            self.splitter.setSizes([library, chat - viewer, viewer])
-        self.viewer.open_source(source)
+        if self.viewer.isVisible():
+            self.viewer.open_source(source)
+            return
+        # The room comes from the conversation, and from the library only as far as the
+        # conversation would otherwise fall under its minimum (a narrow window).
+        library, chat, _ = self.splitter.sizes()
+        self.viewer.show()
+        self.viewer.open_source(source)  # first: its title bar sets how narrow it can be
+        viewer = max(
+            chat * 11 // 20,
+            min(VIEWER_MIN_WIDTH, chat - CHAT_MIN_WIDTH),
+            self.viewer.minimumSizeHint().width(),
+        )
+        lent = min(CHAT_MIN_WIDTH - (chat - viewer), library - LIBRARY_LEND_TO_WIDTH)
+        self._lent_by_library = max(0, lent)
+        library -= self._lent_by_library
+        self.splitter.setSizes([library, chat + self._lent_by_library - viewer, viewer])
 
     def close_viewer(self) -> None:
-        """Hide the viewer and give its room back to the conversation."""
+        """Hide the viewer and give its room back: what the library lent, the rest to the
+        conversation."""
         if self.viewer.isVisible():
             library, chat, viewer = self.splitter.sizes()
+            lent, self._lent_by_library = self._lent_by_library, 0
             self.viewer.hide()
-            self.splitter.setSizes([library, chat + viewer, 0])
+            self.splitter.setSizes([library + lent, chat + viewer - lent, 0])
 
     def refresh_conversations(self) -> None:
         self.conversations_panel.set_conversations(
