@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 from collections.abc import Callable
 
@@ -59,7 +60,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return
         if outcome.embedded or outcome.status != "indexed":
             detail = f" ({outcome.reason})" if outcome.reason else ""
-            chunks = f", {outcome.chunks} chunks" if outcome.status == "indexed" else ""
+            chunks = f", {_count(outcome.chunks, 'chunk')}" if outcome.status == "indexed" else ""
             progress.above(f"{outcome.status:8} {outcome.path}{chunks}{detail}")
 
     def work(engine: Engine) -> int:
@@ -160,7 +161,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 0
         print(f"library: {status.data_dir}")
         print(f"embedding model: {status.embedding_model} ({status.dimension} dimensions)")
-        print(f"{len(documents)} documents, {status.chunks} chunks")
+        # As the window counts: files listed, documents indexed among them, and passages.
+        by_status = collections.Counter(str(doc["status"]) for doc in documents)
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(by_status.items()))
+        files, chunks = _count(len(documents), "file"), _count(status.chunks, "chunk")
+        print(f"{files} ({summary or 'none'}), {chunks}")
         for doc in documents:
             reason = f" ({doc['reason']})" if doc["reason"] else ""
             if doc["ocr_pages"]:
@@ -201,3 +206,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "self-test": cmd_self_test,
     "bench": bench_command.cmd_bench,
 }
+
+
+def _count(count: int, word: str) -> str:
+    """'1 chunk', '546 chunks'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
