@@ -99,7 +99,7 @@ def measure(prepared: PreparedSet, same: bool, top_k: int) -> dict[str, Any]:
         for way, hits in ways.items():
             ranked = documents_ranked([h.path for h in hits], prepared.stems)
             found[way].append((wanted in ranked[:3], wanted in ranked[:top_k]))
-        cosines.append(engine._query_similarity(question, conversation_context(history)))
+        cosines.append(engine.query_similarity(question, conversation_context(history)))
     figures: dict[str, Any] = {
         way: {
             "top3": float(np.mean([a for a, _ in rows])),

@@ -324,12 +324,12 @@ class Engine:
         from embeddinggemma_rag.core.answering.ask import retrieve_for_question
 
         k = k or self.settings.top_k
-        similarity = None if self.settings.search_mode == "keyword" else self._query_similarity
+        similarity = None if self.settings.search_mode == "keyword" else self.query_similarity
         return retrieve_for_question(
             question, history, lambda query: self.search(query, k=k, scope=scope), similarity, k
         )
 
-    def _query_similarity(self, first: str, second: str) -> float:
+    def query_similarity(self, first: str, second: str) -> float:
         """Cosine of two texts embedded as queries (the embedder's vectors are normalised)."""
         embedder = self.embedder
         vectors = embedder.embed([embedder.query_input(first), embedder.query_input(second)])
