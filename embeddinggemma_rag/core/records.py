@@ -14,6 +14,7 @@ that one import serves: the `Settings` record and its allowed values, the `Cance
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -206,6 +207,14 @@ class Turn:
 
     question: str
     answer: str
+
+
+# "[1,000]" or "[12,500]" is a number the answer quotes with thousands separators, not
+# passages 1 and 0 (the model copies such figures from documents).
+NOT_A_NUMBER = r"(?!\d{1,3}(?:,\d{3})+\])"
+# Passage numbers as an answer cites them: [1], [1, 2], [1; 3], the numbers as group 1
+# (answering finds the citations by it, the window links them).
+CITATION = re.compile(rf"\[{NOT_A_NUMBER}(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
 @dataclass(frozen=True)

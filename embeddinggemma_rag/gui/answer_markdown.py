@@ -18,7 +18,7 @@ from PySide6.QtGui import (
     QTextDocumentFragment,
 )
 
-from embeddinggemma_rag.core.answering.rag_prompt import CITATION
+from embeddinggemma_rag.core.records import CITATION
 from embeddinggemma_rag.gui.text_views import link_format
 
 _FEATURES = (

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from embeddinggemma_rag.core.answering.answer_types import Answer, Citation, Turn
 from embeddinggemma_rag.core.answering.generation import ChatModel
 from embeddinggemma_rag.core.answering.rag_prompt import (
-    CITATION,
     DEFAULT_PROMPT_TOKENS,
     NumberedPassage,
     QuoteTagFilter,
@@ -23,6 +22,7 @@ from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
 from embeddinggemma_rag.core.errors import RagError
 from embeddinggemma_rag.core.intake.documents import SearchHit
 from embeddinggemma_rag.core.library.search import query_terms
+from embeddinggemma_rag.core.records import CITATION
 
 # Below this cosine for the best passage the documents are taken not to cover the question,
 # and the model is not asked (it would guess): the closest passages are listed instead.

@@ -11,6 +11,7 @@ from typing import Protocol
 from embeddinggemma_rag.core.answering.answer_types import Turn
 from embeddinggemma_rag.core.errors import RagError
 from embeddinggemma_rag.core.intake.documents import SearchHit
+from embeddinggemma_rag.core.records import NOT_A_NUMBER
 
 Message = dict[str, str]
 
@@ -50,12 +51,7 @@ HISTORY_SHARE = 0.35
 # rest, this only makes a second pass rare.
 JOIN_SLACK_TOKENS = 4
 
-# "[1,000]" or "[12,500]" is a number the answer quotes with thousands separators, not
-# passages 1 and 0 (the model copies such figures from documents).
-_NOT_A_NUMBER = r"(?!\d{1,3}(?:,\d{3})+\])"
-# Passage numbers as an answer cites them: [1], [1, 2], [1; 3], the numbers as group 1.
-CITATION = re.compile(rf"\[{_NOT_A_NUMBER}(\d+(?:\s*[,;]\s*\d+)*)\]")
-_CITATION_MARK = re.compile(rf"\s?\[{_NOT_A_NUMBER}\d+(?:\s*[,;\-–]\s*\d+)*\]")
+_CITATION_MARK = re.compile(rf"\s?\[{NOT_A_NUMBER}\d+(?:\s*[,;\-–]\s*\d+)*\]")
 _QUOTE_TAG = re.compile(r"</?\s*quote\s*>", re.IGNORECASE)
 _QUOTE_TAG_START = re.compile(r"</?\s*(?:q(?:u(?:o(?:t(?:e\s*)?)?)?)?)?", re.IGNORECASE)
 # Chat control tokens written out as text (Gemma's <start_of_turn>, ChatML's <|im_end|>,
