@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embeddinggemma_rag.core.answering.answer_priority import AnswerPriority
+from embeddinggemma_rag.core.answering.answer_priority import AnswerPriority, answer_threads
 from embeddinggemma_rag.core.cancel import NEVER_CANCELLED, CancelToken
 from embeddinggemma_rag.core.engine_tools import format_bench_report as format_bench_report
 from embeddinggemma_rag.core.engine_tools import recover_library as recover_library
@@ -71,9 +71,6 @@ if TYPE_CHECKING:
     from embeddinggemma_rag.core.library.library import Library
     from embeddinggemma_rag.core.models.embedding import Embedder
 
-# How long an answer waits for a running ingest to reach its next batch (1,024 tokens: about
-# 0.3 s on two cores) before it starts anyway, on fewer threads.
-INGEST_STEP_ASIDE_S = 1.0
 
 # The seams are the protocols, so a test double is an embedder or a chat model like any other.
 EmbedderFactory = Callable[[Settings], "Embedder"]
@@ -337,18 +334,8 @@ class Engine:
 
     def _answer_model(self) -> ChatModel:
         generator = self.generator
-        threads = self.settings.threads
-        if not self._ingest_lock.locked():
-            generator.set_threads(threads)
-        elif self._priority.wait_for_ingest_to_step_aside(INGEST_STEP_ASIDE_S):
-            # The cores this ingest kept busy a moment ago are free: the answer process must
-            # not count that past load against the answer (core/cpu_share.py).
-            generator.set_threads(threads, fresh=True)
-        else:
-            # The ingest is still inside one long step (a parse, say): llama.cpp's threads
-            # wait for each other, and beside busy cores two threads wrote 5-10x slower than
-            # one (README, Answers).
-            generator.set_threads(max(1, threads // 2))
+        threads = answer_threads(self.settings.threads, self._ingest_lock.locked(), self._priority)
+        generator.set_threads(threads.count, fresh=threads.fresh)
         return generator
 
     def passage(self, chunk_id: int, neighbours: int = 1) -> list[ChunkRecord]:

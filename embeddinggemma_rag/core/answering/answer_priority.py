@@ -14,10 +14,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from embeddinggemma_rag.core.cancel import CancelToken
 
 MAX_WAIT_S = 120.0  # an answer of 384 tokens takes 5-30 s; past this the ingest goes on
+# How long an answer waits for a running ingest to reach its next batch (1,024 tokens: about
+# 0.3 s on two cores) before it starts anyway, on fewer threads.
+INGEST_STEP_ASIDE_S = 1.0
 _POLL_S = 0.1  # how often a waiting ingest looks at its cancel token
 
 
@@ -78,3 +82,23 @@ class AnswerPriority:
     def wait_for_ingest_to_step_aside(self, timeout: float) -> bool:
         """True once an ingest is waiting for the answers (within `timeout` seconds)."""
         return self._ingest_waiting.wait(timeout)
+
+
+@dataclass(frozen=True)
+class AnswerThreads:
+    count: int
+    fresh: bool  # the answer process measures other programs from now on (core/cpu_share.py)
+
+
+def answer_threads(threads: int, ingesting: bool, priority: AnswerPriority) -> AnswerThreads:
+    """Threads for the next answer, once a running ingest has stepped aside (or not)."""
+    if not ingesting:
+        return AnswerThreads(threads, fresh=False)
+    if priority.wait_for_ingest_to_step_aside(INGEST_STEP_ASIDE_S):
+        # The cores this ingest kept busy a moment ago are free: the answer process must
+        # not count that past load against the answer.
+        return AnswerThreads(threads, fresh=True)
+    # The ingest is still inside one long step (a parse, say): llama.cpp's threads wait for
+    # each other, and beside busy cores two threads wrote 5-10x slower than one (README,
+    # Answers).
+    return AnswerThreads(max(1, threads // 2), fresh=False)
