@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPainter
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -15,8 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from embeddinggemma_rag.core.records import DocumentRecord, FileOutcome, FileStatus
 from embeddinggemma_rag.gui.engine_host import FilesFound
+from embeddinggemma_rag.gui.library_rows import RowDelegate
 from embeddinggemma_rag.gui.signals import emit
 from embeddinggemma_rag.gui.widgets import button
 
@@ -62,64 +61,6 @@ def owning_source(path: str, sources: Iterable[str]) -> str | None:
     """The added folder or file that `path` belongs to (the deepest one)."""
     owners = [s for s in sources if path == s or path.startswith(s.rstrip(os.sep) + os.sep)]
     return max(owners, key=len, default=None)
-
-
-class _WrappingDelegate(QStyledItemDelegate):
-    """Rows as tall as their wrapped status: QTreeView sizes rows without wrapping.
-
-    Names stay on one line, cut in the middle: wrapped, "zh-style-guide/number.md" lost its
-    second line to the row's height and five files of one folder all read "zh-style-guide/…".
-    """
-
-    def __init__(self, tree: QTreeWidget) -> None:
-        super().__init__(tree)
-        self._tree = tree
-        self._heights: dict[tuple[str, int], int] = {}  # (status text, column width) -> px
-
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
-        super().paint(painter, _one_line(option) if index.column() == NAME else option, index)
-
-    def sizeHint(
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
-    ) -> QSize:
-        if index.column() == NAME:
-            return super().sizeHint(_one_line(option), index)
-        hint = super().sizeHint(option, index)
-        if index.column() != STATUS:
-            return hint
-        text = str(index.data() or "")
-        key = (text, self._tree.columnWidth(STATUS))
-        height = self._heights.get(key)
-        if height is None:
-            height = self._wrapped_height(option, text)
-            if len(self._heights) > 4096:  # a cache, not a record of every row ever shown
-                self._heights.clear()
-            self._heights[key] = height
-        return QSize(hint.width(), max(hint.height(), height))
-
-    def _wrapped_height(self, option: QStyleOptionViewItem, text: str) -> int:
-        # The icon, its spacing and the cell's margins; a little short rather than elided.
-        icon = option.decorationSize.width() + 24  # type: ignore[attr-defined]
-        width = max(self._tree.columnWidth(STATUS) - icon, 40)
-        box = option.fontMetrics.boundingRect(  # type: ignore[attr-defined]
-            QRect(0, 0, width, 100_000), int(Qt.TextFlag.TextWordWrap), text
-        )
-        return int(box.height()) + 4
-
-
-def _one_line(option: QStyleOptionViewItem) -> QStyleOptionViewItem:
-    """The view's options for a name: not wrapped, shortened in the middle (a copy: Qt
-    passes the view's own). Not an initStyleOption override: PySide6 crashed on one
-    ("none_dealloc: deallocating None") a few hundred paints in."""
-    single = QStyleOptionViewItem(option)
-    single.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText  # type: ignore[attr-defined]
-    single.textElideMode = Qt.TextElideMode.ElideMiddle  # type: ignore[attr-defined]
-    return single
 
 
 def _summary(statuses: list[str]) -> str:
@@ -166,7 +107,7 @@ class LibraryPanel(QWidget):
         self.tree.setWordWrap(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.tree.setUniformRowHeights(False)
-        self.tree.setItemDelegate(_WrappingDelegate(self.tree))
+        self.tree.setItemDelegate(RowDelegate(self.tree, NAME, STATUS))
         self.problems_only = QCheckBox("Only problems")
         self.problems_only.setToolTip("Show only files that failed or hold no text")
         self.problems_only.toggled.connect(self._apply_filter)
