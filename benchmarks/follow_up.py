@@ -80,6 +80,7 @@ def measure(prepared: PreparedSet, same: bool, top_k: int) -> dict[str, Any]:
         conversation_context,
         retrieval_query,
     )
+    from embeddinggemma_rag.core.engine import query_cosine
     from embeddinggemma_rag.core.records import Turn
 
     beir, engine = prepared.beir, prepared.engine
@@ -94,12 +95,13 @@ def measure(prepared: PreparedSet, same: bool, top_k: int) -> dict[str, Any]:
         ways = {
             "alone": engine.search(question, k=top_k),
             "conversation": engine.search(retrieval_query(question, history), k=top_k),
-            "app": engine.retrieve(question, history, k=top_k),
+            "app": engine.retrieve(question, history, k=top_k).hits,
         }
         for way, hits in ways.items():
             ranked = documents_ranked([h.path for h in hits], prepared.stems)
             found[way].append((wanted in ranked[:3], wanted in ranked[:top_k]))
-        cosines.append(engine.query_similarity(question, conversation_context(history)))
+        context = conversation_context(history)
+        cosines.append(query_cosine(engine.embedder, question, context))
     figures: dict[str, Any] = {
         way: {
             "top3": float(np.mean([a for a, _ in rows])),

@@ -43,6 +43,7 @@ from embeddinggemma_rag.core.models.engine_models import embed_as_the_library_do
 from embeddinggemma_rag.core.models.engine_models import import_model as import_model
 from embeddinggemma_rag.core.models.engine_models import list_models as list_models
 from embeddinggemma_rag.core.models.engine_models import load_manifest as load_manifest
+from embeddinggemma_rag.core.models.engine_models import query_cosine as query_cosine
 from embeddinggemma_rag.core.models.engine_models import verify_models as verify_models
 from embeddinggemma_rag.core.paths import config_dir as config_dir
 from embeddinggemma_rag.core.records import (
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from embeddinggemma_rag.core.answering.ask import Retrieval
     from embeddinggemma_rag.core.answering.generation import ChatModel
     from embeddinggemma_rag.core.intake.parsing import ParserWorker
     from embeddinggemma_rag.core.library.library import Library
@@ -296,7 +298,7 @@ class Engine:
 
         started = time.monotonic()
         with self._priority.answering():  # a running ingest waits at its next batch
-            hits = self.retrieve(question, history, k, scope)
+            found = self.retrieve(question, history, k, scope)
             cancel.raise_if_cancelled()
             threshold = self.relevance_threshold
             options = AnswerOptions(
@@ -304,9 +306,10 @@ class Engine:
                 temperature=self.settings.temperature,
                 relevance_threshold=RELEVANCE_THRESHOLD if threshold is None else threshold,
             )
+            hits, turns = found.hits, found.history
             with self._answer_lock:
                 return answer_question(
-                    question, hits, history, self._answer_model, options, cancel, on_token, started
+                    question, hits, turns, self._answer_model, options, cancel, on_token, started
                 )
 
     def retrieve(
@@ -315,22 +318,16 @@ class Engine:
         history: Sequence[Turn] = (),
         k: int | None = None,
         scope: Path | None = None,
-    ) -> list[SearchHit]:
-        """The passages `ask` answers from: the question's own search, or the conversation's
-        when the question continues it (`answering.ask.retrieve_for_question`)."""
+    ) -> Retrieval:
+        """What `ask` answers from (`answering.ask.retrieve_for_question`)."""
         from embeddinggemma_rag.core.answering.ask import retrieve_for_question
 
         k = k or self.settings.top_k
-        similarity = None if self.settings.search_mode == "keyword" else self.query_similarity
+        keyword = self.settings.search_mode == "keyword"
+        similarity = None if keyword else lambda a, b: query_cosine(self.embedder, a, b)
         return retrieve_for_question(
             question, history, lambda query: self.search(query, k=k, scope=scope), similarity, k
         )
-
-    def query_similarity(self, first: str, second: str) -> float:
-        """Cosine of two texts embedded as queries (the embedder's vectors are normalised)."""
-        embedder = self.embedder
-        vectors = embedder.embed([embedder.query_input(first), embedder.query_input(second)])
-        return float(vectors[0] @ vectors[1])
 
     def _answer_model(self) -> ChatModel:
         generator = self.generator

@@ -221,7 +221,7 @@ def test_a_second_question_searches_its_own_subject_and_a_follow_up_the_conversa
         theatre = "夏季剧院在哪里？"
         together = first_three(engine.search(retrieval_query(theatre, history)))
         assert "xquad-01-0" not in together
-        assert first_three(engine.retrieve(theatre, history))[0] == "xquad-01-0"
-        assert first_three(engine.retrieve("那拦截呢？", history))[0] == "xquad-00-0"
+        assert first_three(engine.retrieve(theatre, history).hits)[0] == "xquad-01-0"
+        assert first_three(engine.retrieve("那拦截呢？", history).hits)[0] == "xquad-00-0"
     finally:
         engine.close()

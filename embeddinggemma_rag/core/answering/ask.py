@@ -96,14 +96,23 @@ def conversation_context(history: Sequence[Turn]) -> str:
     return "\n".join([*reversed(recent), tail]).strip()
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """What an answer is built from: the passages, and the earlier turns its prompt carries."""
+
+    hits: list[SearchHit]
+    history: Sequence[Turn]
+
+
 def retrieve_for_question(
     question: str,
     history: Sequence[Turn],
     search: Callable[[str], list[SearchHit]],
     similarity: Callable[[str, str], float] | None,
     k: int,
-) -> list[SearchHit]:
-    """The passages to answer from: the question's own search and the conversation's, merged.
+) -> Retrieval:
+    """The question's own search and the conversation's, merged; and whether the earlier
+    turns belong in the prompt.
 
     Searching every later question together with the conversation so far (as the app did)
     found a new subject's paragraph in the top 3 for 57-73 % of XQuAD questions asked after
@@ -118,15 +127,20 @@ def retrieve_for_question(
     only add passages from elsewhere.
     """
     if not history:
-        return search(question)
+        return Retrieval(search(question), [])
     contextual = search(retrieval_query(question, history))
-    cosine = similarity(question, conversation_context(history)) if similarity else 0.0
-    if cosine >= SURE_FOLLOW_UP_COSINE:
-        return contextual
+    cosine = similarity(question, conversation_context(history)) if similarity else None
+    if cosine is not None and cosine >= SURE_FOLLOW_UP_COSINE:
+        return Retrieval(contextual, history)
     own = search(question)
+    if cosine is None:  # keyword search: nothing to judge the subject by
+        return Retrieval(fuse_hit_lists(own, contextual, k), history)
     if cosine >= FOLLOW_UP_COSINE:
-        return fuse_hit_lists(contextual, own, k)
-    return fuse_hit_lists(own, contextual, k)
+        return Retrieval(fuse_hit_lists(contextual, own, k), history)
+    # A new subject: the earlier turns stay out of its prompt too. SmolLM2-135M, given them,
+    # answered a question on currency with its earlier answer about another document,
+    # word for word (seen in the window); they also cost prompt tokens, so waiting time.
+    return Retrieval(fuse_hit_lists(own, contextual, k), [])
 
 
 def fuse_hit_lists(

@@ -58,3 +58,10 @@ def embed_as_the_library_does(library: Library, embedder: Embedder) -> None:
     if recorded not in (None, way) and stored_vectors and use_compute_way(recorded):
         return
     library.record_embedding_way(way)
+
+
+def query_cosine(embedder: Embedder, first: str, second: str) -> float:
+    """Cosine of two texts embedded as queries (the embedder's vectors are normalised): how
+    close a question lies to the conversation before it (answering.ask.FOLLOW_UP_COSINE)."""
+    vectors = embedder.embed([embedder.query_input(first), embedder.query_input(second)])
+    return float(vectors[0] @ vectors[1])

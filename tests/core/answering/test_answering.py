@@ -140,19 +140,22 @@ class FakeSearch:
 
 def _retrieve(
     cosine: float | None, history: list[Turn] | None = None
-) -> tuple[list[SearchHit], FakeSearch]:
+) -> tuple[list[SearchHit], FakeSearch, list[Turn]]:
+    """The passages found, the searches run, and the turns the prompt would carry."""
     search = FakeSearch()
     similarity = None if cosine is None else (lambda question, context: cosine)
     turns = [KETTLE_TURN] if history is None else history
-    hits = retrieve_for_question("When do tomatoes go in?", turns, search, similarity, k=3)
-    return hits, search
+    found = retrieve_for_question("When do tomatoes go in?", turns, search, similarity, k=3)
+    return found.hits, search, list(found.history)
 
 
 def test_a_question_on_a_new_subject_keeps_its_own_passages_first() -> None:
     """The bug a newcomer met: a second question on another subject was searched together
     with the first and answered from the first subject's passages."""
-    hits, search = _retrieve(FOLLOW_UP_COSINE - 0.01)
+    hits, search, turns = _retrieve(FOLLOW_UP_COSINE - 0.01)
     assert [h.chunk_id for h in hits] == [7, 1, 8]
+    # Nor does its prompt carry the earlier turns: SmolLM2 repeated the earlier answer.
+    assert turns == []
     assert search.queries == [
         retrieval_query("When do tomatoes go in?", [KETTLE_TURN]),
         "When do tomatoes go in?",
@@ -160,23 +163,25 @@ def test_a_question_on_a_new_subject_keeps_its_own_passages_first() -> None:
 
 
 def test_a_follow_up_leads_with_the_conversations_passages() -> None:
-    hits, _ = _retrieve(FOLLOW_UP_COSINE)
+    hits, _, turns = _retrieve(FOLLOW_UP_COSINE)
     assert [h.chunk_id for h in hits] == [1, 7, 2]
+    assert turns == [KETTLE_TURN]
 
 
 def test_a_sure_follow_up_is_searched_with_the_conversation_only() -> None:
-    hits, search = _retrieve(SURE_FOLLOW_UP_COSINE)
-    assert [h.chunk_id for h in hits] == [1, 2]
+    hits, search, turns = _retrieve(SURE_FOLLOW_UP_COSINE)
+    assert [h.chunk_id for h in hits] == [1, 2] and turns == [KETTLE_TURN]
     assert len(search.queries) == 1 and "What is the kettle's warranty?" in search.queries[0]
 
 
 def test_without_embeddings_a_later_question_keeps_its_own_passages_first() -> None:
-    hits, _ = _retrieve(None)
+    hits, _, turns = _retrieve(None)
     assert [h.chunk_id for h in hits][:2] == [7, 1]
+    assert turns == [KETTLE_TURN]  # nothing to judge the subject by: the turns stay
 
 
 def test_a_first_question_is_searched_alone() -> None:
-    hits, search = _retrieve(0.9, history=[])
+    hits, search, _ = _retrieve(0.9, history=[])
     assert search.queries == ["When do tomatoes go in?"] and [h.chunk_id for h in hits] == [7, 8]
 
 
