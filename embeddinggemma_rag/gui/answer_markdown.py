@@ -27,30 +27,44 @@ _FEATURES = (
 )
 
 
-def link_citations(text: str, index: int, cited: set[int]) -> str:
-    """`[1, 2]` becomes `\\[[1](cite:i:1), [2](cite:i:2)\\]` for the numbers that were given."""
-
-    def replace(match: re.Match[str]) -> str:
-        parts = re.split(r"(\s*[,;]\s*)", match.group(1))
-        linked = [
-            f"[{p}](cite:{index}:{p})" if p.isdigit() and int(p) in cited else p for p in parts
-        ]
-        return "\\[" + "".join(linked) + "\\]"
-
-    return CITATION.sub(replace, text)
-
-
 def markdown_fragment(
     text: str, index: int, cited: set[int], palette: QPalette
 ) -> QTextDocumentFragment:
     document = QTextDocument()
-    document.setMarkdown(link_citations(text, index, cited), _FEATURES)
-    _disarm(document, palette)
+    document.setMarkdown(text, _FEATURES)
+    _disarm(document)
+    _link_citations(document, index, cited, palette)
     return QTextDocumentFragment(document)
 
 
-def _disarm(document: QTextDocument, palette: QPalette) -> None:
-    """Unlink every link but citations, and turn images into their address as text."""
+def _link_citations(
+    document: QTextDocument, index: int, cited: set[int], palette: QPalette
+) -> None:
+    """Each given number of `[1]` or `[1, 2]` in the rendered text becomes a `cite:` link.
+
+    On the rendered text, not in the Markdown before it: a citation inside a code block or
+    an indented line showed as the link's Markdown ("\\[[1](cite:1:1)\\]"). Numbers the
+    answer invented stay plain text."""
+    block = document.begin()
+    while block.isValid():
+        start = block.position()
+        for match in CITATION.finditer(block.text()):
+            for number in re.finditer(r"\d+", match.group(1)):
+                if int(number.group()) not in cited:
+                    continue
+                cursor = QTextCursor(document)
+                cursor.setPosition(start + match.start(1) + number.start())
+                cursor.setPosition(
+                    start + match.start(1) + number.end(), QTextCursor.MoveMode.KeepAnchor
+                )
+                href = f"cite:{index}:{number.group()}"
+                cursor.setCharFormat(link_format(palette, href, cursor.charFormat()))
+        block = block.next()
+
+
+def _disarm(document: QTextDocument) -> None:
+    """Unlink every link the answer wrote (a `cite:` one too: only `_link_citations` makes
+    those), and turn images into their address as text."""
     changes: list[tuple[int, int, QTextCharFormat | str]] = []
     block = document.begin()
     while block.isValid():
@@ -62,16 +76,12 @@ def _disarm(document: QTextDocument, palette: QPalette) -> None:
             if fmt.isImageFormat():
                 changes.append((start, end, f"[image: {fmt.toImageFormat().name()}]"))
             elif fmt.isAnchor():
-                href = fmt.anchorHref()
-                if href.startswith("cite:"):
-                    changes.append((start, end, link_format(palette, href, fmt)))
-                else:
-                    plain = QTextCharFormat(fmt)
-                    plain.setAnchor(False)
-                    plain.setAnchorHref("")
-                    plain.setFontUnderline(False)
-                    plain.clearForeground()
-                    changes.append((start, end, plain))
+                plain = QTextCharFormat(fmt)
+                plain.setAnchor(False)
+                plain.setAnchorHref("")
+                plain.setFontUnderline(False)
+                plain.clearForeground()
+                changes.append((start, end, plain))
             it += 1
         block = block.next()
     for start, end, change in reversed(changes):  # from the end: earlier positions hold

@@ -78,6 +78,32 @@ def test_actions_under_an_answer_ending_in_a_list_are_no_bullet_of_it(
     assert document.find("with vinegar").block().textList() is not None  # the list itself
 
 
+def test_citations_in_code_are_links_and_links_the_answer_writes_are_not(
+    qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    """Seen in the window: an answer echoing the prompt in an indented block showed
+    "\\[[1](cite:1:1)\\]"; and a link the model writes must never pass for a citation."""
+    reply = (
+        "Descale monthly [1].\n\n    Answer briefly, citing the passages like [1].\n\n"
+        "```\nsee [2]\n```\n\nA [forged](cite:0:2) link."
+    )
+    window = make_window(engine_factory=scripted_engines(reply))
+    index(qtbot, window, make_library(tmp_path / "docs"))
+    ask(qtbot, window)
+    document = window.chat_view.transcript.document()
+    text = document.toPlainText()
+    assert "cite:" not in text and "\\[" not in text
+    assert "like [1]." in text and "see [2]" in text
+    linked = [
+        (f.toCharFormat().anchorHref())
+        for f in document.allFormats()
+        if f.isCharFormat() and f.toCharFormat().isAnchor()
+    ]
+    assert "cite:0:1" in linked
+    forged = document.find("forged")
+    assert not forged.isNull() and not forged.charFormat().isAnchor()
+
+
 def test_copy_regenerate_and_the_answer_speed(
     qtbot: QtBot, make_window: MakeWindow, tmp_path: Path
 ) -> None:
