@@ -19,7 +19,6 @@ from embeddinggemma_rag.gui.sources_view import SourceRef, insert_passages, inse
 from embeddinggemma_rag.gui.text_views import blend, link_format, terms_pattern
 
 SEARCHING = "Searching your documents…"  # shown until the first token arrives
-# The forms the answering code accepts: [1], [1, 2], [1; 2] (and [1][2] as two groups).
 
 
 @dataclass
